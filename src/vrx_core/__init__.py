@@ -1,0 +1,24 @@
+"""vrx: an event-sourced run recorder for GPU and ML experiments.
+
+A run appends typed events to one append-only ``events.jsonl``; plugins derive everything else
+by replaying it. This module holds the public API only.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from vrx_core.diagnostics import structlog_processor
+from vrx_core.errors import ExitCode, VrxError
+from vrx_core.log import Recorder
+from vrx_core.reader import LogReader, read_events
+
+__all__ = [
+    "ExitCode",
+    "LogReader",
+    "Recorder",
+    "VrxError",
+    "__version__",
+    "read_events",
+    "structlog_processor",
+]

@@ -1,0 +1,280 @@
+"""Line framing of ``events.jsonl`` (format 1.0, docs/log-format.md).
+
+A committed line looks like::
+
+    {"seq":7,"t":1764071000.123456,"v":1,"type":"metric","name":"loss","value":0.25,"crc":"9ab5f6e8"}\\n
+
+* the ``\\n`` is the commit marker: bytes after the last one are not part of the log;
+* ``seq`` is dense from 0; ``t`` is the writer's wall clock; ``v`` the kind's schema version;
+* ``crc`` is always the last key, 8 lowercase hex digits: CRC-32 of every byte before
+  ``,"crc"``, seeded with the CRC of line 0 (the salt), so a line pasted from another run fails.
+
+This module only turns events into framed bytes and checks framed bytes; it does no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from vrx_core.errors import InvalidEvent
+from vrx_core.events import (
+    WRITER_KINDS,
+    Event,
+    EventRegistry,
+    KindInfo,
+    UnknownEvent,
+)
+
+FORMAT_MAJOR: Final = 1
+FORMAT_MINOR: Final = 0
+MAX_LINE_BYTES: Final = 1 << 20
+MAX_DEPTH: Final = 32
+CRC_SUFFIX_LEN: Final = len(b',"crc":"00000000"}')
+
+#: How non-finite floats are spelled in the log (JSON has no literal for them).
+NONFINITE: Final = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+NONFINITE_STRINGS: Final = frozenset(NONFINITE.values())
+
+ENVELOPE_RE: Final = re.compile(
+    rb'\{"seq":(0|[1-9][0-9]{0,18}),"t":(-?[0-9][0-9.eE+-]{0,30}),"v":([1-9][0-9]{0,5}),'
+    rb'"type":"([a-z][a-z0-9_.]{0,127})"[,}]'
+)
+CRC_RE: Final = re.compile(rb',"crc":"([0-9a-f]{8})"\}\Z')
+
+
+def crc_of(prefix: bytes, salt: int) -> int:
+    return zlib.crc32(prefix, salt)
+
+
+def frame(seq: int, t: float, version: int, body: bytes, salt: int) -> bytes:
+    """Wrap an encoded event body (``{"type":...}``) into a committed line."""
+    prefix = b'{"seq":%d,"t":%r,"v":%d,%s' % (seq, t, version, body[1:-1])
+    return b'%s,"crc":"%08x"}\n' % (prefix, zlib.crc32(prefix, salt))
+
+
+def split_crc(line: bytes) -> tuple[bytes, int] | None:
+    """Return (prefix, stored crc) of a line without its ``\\n``, or None if the suffix is malformed.
+
+    The hex is matched by a strict regex: ``int(x, 16)`` alone would accept spaces, ``_`` and ``+``.
+    """
+    m = CRC_RE.search(line, len(line) - CRC_SUFFIX_LEN if len(line) >= CRC_SUFFIX_LEN else 0)
+    if m is None:
+        return None
+    return line[: m.start()], int(m.group(1), 16)
+
+
+def nonfinite_marker(x: float) -> str:
+    return NONFINITE["nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")]
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    """A cheap isinstance check of one flat field, run on every emit."""
+
+    name: str
+    types: tuple[type, ...]
+    allow_bool: bool
+    literals: frozenset[object] | None
+
+
+def _checks_for(info: KindInfo) -> tuple[FieldCheck, ...]:
+    import types as _types
+    import typing
+
+    hints = typing.get_type_hints(info.cls)
+    out: list[FieldCheck] = []
+    for name in sorted(info.fields):
+        tp = hints[name]
+        args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, _types.UnionType) else (tp,)
+        allowed: list[type] = []
+        literals: set[object] = set()
+        for a in args:
+            if typing.get_origin(a) is typing.Literal:
+                literals.update(typing.get_args(a))
+            elif a is float:
+                allowed += [float, int]
+            elif a is type(None):
+                allowed.append(type(None))
+            else:
+                allowed.append(a)
+        out.append(
+            FieldCheck(
+                name=name,
+                types=tuple(allowed),
+                allow_bool=bool in args,
+                literals=frozenset(literals) if literals else None,
+            )
+        )
+    return tuple(out)
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+class EventEncoder:
+    """Validates events against their kind and the log limits, and encodes them to bodies.
+
+    "Never write what you cannot read": every value that could not be decoded back by the reader
+    is refused here, with the path of the field, before anything reaches the file.
+    """
+
+    def __init__(
+        self,
+        registry: EventRegistry,
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_depth: int = MAX_DEPTH,
+    ) -> None:
+        self.registry = registry
+        self.max_line_bytes = max_line_bytes
+        self.max_depth = max_depth
+        self._enc = msgspec.json.Encoder()
+        self._checks: dict[type[Event], tuple[FieldCheck, ...]] = {}
+
+    def encode(self, event: Event, *, internal: bool = False) -> tuple[KindInfo, bytes]:
+        """Return the kind and the JSON body (``{"type":...,...}``) of ``event``."""
+        if isinstance(event, UnknownEvent):
+            raise InvalidEvent(
+                f"cannot record an event of unknown kind {event.type!r}: install the plugin that defines it"
+            )
+        if not isinstance(event, Event):
+            raise InvalidEvent(f"expected a vrx_core.events.Event, got {type(event).__name__}")
+        info = self.registry.info_for(type(event))
+        if info.tag in WRITER_KINDS and not internal:
+            raise InvalidEvent(f"{info.tag!r} events are written by the recorder itself", field="$.type")
+        if event.seq != -1 or event.t != 0.0:
+            event = msgspec.structs.replace(event, seq=-1, t=0.0)
+        if info.flat:
+            self._check_flat(info, event)
+            if all(math.isfinite(getattr(event, f)) for f in info.float_fields if getattr(event, f) is not None):
+                return info, self._encode_bytes(info, event)
+        return info, self._encode_slow(info, event)
+
+    def _check_flat(self, info: KindInfo, event: Event) -> None:
+        checks = self._checks.get(info.cls)
+        if checks is None:
+            checks = self._checks[info.cls] = _checks_for(info)
+        for c in checks:
+            value = getattr(event, c.name)
+            if c.literals is not None and value in c.literals and type(value) is not bool:
+                continue
+            if isinstance(value, bool) and not c.allow_bool:
+                raise InvalidEvent(f"{info.tag}: expected {_expected(c)}, got bool", field=f"$.{c.name}")
+            if not isinstance(value, c.types):
+                raise InvalidEvent(
+                    f"{info.tag}: expected {_expected(c)}, got {_type_name(value)}", field=f"$.{c.name}"
+                )
+
+    def _encode_bytes(self, info: KindInfo, obj: Any) -> bytes:
+        try:
+            return self._enc.encode(obj)
+        except UnicodeEncodeError:
+            raise InvalidEvent(
+                f"{info.tag}: string is not valid Unicode (lone surrogate)", field=_find_bad_str(obj)
+            ) from None
+        except (msgspec.EncodeError, TypeError, OverflowError) as exc:
+            raise InvalidEvent(f"{info.tag}: {exc}") from None
+
+    def _encode_slow(self, info: KindInfo, event: Event) -> bytes:
+        try:
+            data = msgspec.to_builtins(event)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise InvalidEvent(f"{info.tag}: {exc}") from None
+        except UnicodeEncodeError:
+            raise InvalidEvent(
+                f"{info.tag}: string is not valid Unicode (lone surrogate)", field=_find_bad_str(event)
+            ) from None
+        if not isinstance(data, dict):
+            raise InvalidEvent(f"{info.tag}: event did not encode to an object")
+        for name in info.float_fields:
+            x = data.get(name)
+            if isinstance(x, float) and not math.isfinite(x):
+                data[name] = nonfinite_marker(x)
+        for key, value in data.items():
+            if key not in info.float_fields:
+                self._walk(info, value, f"$.{key}", 1)
+        # Round-trip through the kind's decoder: the reader will accept exactly what passes here.
+        try:
+            msgspec.convert(data, info.cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise InvalidEvent(f"{info.tag}: {exc}") from None
+        return self._encode_bytes(info, data)
+
+    def _walk(self, info: KindInfo, value: Any, path: str, depth: int) -> None:
+        if depth > self.max_depth:
+            raise InvalidEvent(f"{info.tag}: nested deeper than {self.max_depth} levels", field=path)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidEvent(
+                    f"{info.tag}: non-finite float {value!r} is only allowed in a float field of the kind;"
+                    " free-form values must be finite",
+                    field=path,
+                )
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self._walk(info, v, f"{path}.{k}", depth + 1)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._walk(info, v, f"{path}[{i}]", depth + 1)
+
+    def check_size(self, info: KindInfo, event: Event, line: bytes) -> None:
+        """Refuse a framed line over the limit, naming its largest field."""
+        if len(line) <= self.max_line_bytes:
+            return
+        sizes = {
+            name: len(self._enc.encode(getattr(event, name)))
+            for name in info.fields
+            if _encodable(self._enc, getattr(event, name))
+        }
+        biggest = max(sizes, key=lambda n: sizes[n]) if sizes else None
+        raise InvalidEvent(
+            f"{info.tag}: line of {len(line)} bytes exceeds the {self.max_line_bytes}-byte limit"
+            " (store large payloads as files and record an artifact event)",
+            field=f"$.{biggest}" if biggest else None,
+        )
+
+
+def _expected(c: FieldCheck) -> str:
+    names = [("null" if t is type(None) else t.__name__) for t in c.types if t is not int or float not in c.types]
+    if c.literals:
+        names += [repr(x) for x in sorted(c.literals, key=repr)]
+    return " | ".join(names)
+
+
+def _encodable(enc: msgspec.json.Encoder, value: object) -> bool:
+    try:
+        enc.encode(value)
+    except (msgspec.EncodeError, TypeError, UnicodeEncodeError, OverflowError):
+        return False
+    return True
+
+
+def _find_bad_str(obj: Any, path: str = "$") -> str:
+    """Path of the first string that cannot be encoded as UTF-8 (a lone surrogate)."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return ""
+    if isinstance(obj, msgspec.Struct):
+        obj = {f: getattr(obj, f) for f in obj.__struct_fields__}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            for cand, p in ((k, f"{path}.<key {k!r}>"), (v, f"{path}.{k}")):
+                found = _find_bad_str(cand, p if cand is v else p)
+                if found:
+                    return found
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            found = _find_bad_str(v, f"{path}[{i}]")
+            if found:
+                return found
+    return ""

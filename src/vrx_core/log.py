@@ -1,0 +1,455 @@
+"""The append-only writer: :class:`Recorder`.
+
+Guarantees (docs/log-format.md, "Durability"):
+
+* ``emit`` returns only after the framed line reached the OS with one or more ``write`` calls
+  (looping on short writes), so a SIGKILL loses nothing ``emit`` acknowledged and a tail sees only
+  whole lines;
+* fsync in groups: by default every 1000 events or 2 s (whichever first), on run start, model
+  checkpoints, run end and ``sync()``; each fsync is followed by a ``sync`` line naming the
+  durable offset and the hash of everything before it;
+* on a failed write the file is cut back to the last committed line and the recorder stops;
+  a failed fsync is never retried (fsyncgate);
+* one writer per run (:mod:`vrx_core.lock`); reopening a crashed run cuts its torn tail (keeping
+  a copy), records a ``resumed`` event and continues the seq.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from vrx_core import __version__, diagnostics
+from vrx_core.errors import (
+    CannotCreate,
+    CorruptLog,
+    RecorderClosed,
+    RecorderIOError,
+    VrxError,
+)
+from vrx_core.events import (
+    Checkpoint,
+    Event,
+    EventRegistry,
+    Resumed,
+    RunEnd,
+    RunStart,
+    Sync,
+    WriterInfo,
+)
+from vrx_core.events import registry as default_registry
+from vrx_core.framing import FORMAT_MAJOR, FORMAT_MINOR, MAX_DEPTH, MAX_LINE_BYTES, EventEncoder, frame
+from vrx_core.lock import WriterLock, acquire, boot_id
+from vrx_core.reader import LOG_NAME, LogReader
+
+Durability = Literal["group", "every", "os"]
+DURABILITY_MODES: tuple[Durability, ...] = ("group", "every", "os")
+
+
+class OsFS:
+    """The syscalls the writer makes, in one seam so tests can inject faults (short writes, ENOSPC, EIO)."""
+
+    write = staticmethod(os.write)
+    fsync = staticmethod(os.fsync)
+    ftruncate = staticmethod(os.ftruncate)
+    open = staticmethod(os.open)
+    close = staticmethod(os.close)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # some file systems cannot fsync a directory
+            raise
+    finally:
+        os.close(fd)
+
+
+def _free_space(path: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(path).free} bytes free"
+    except OSError:
+        return "free space unknown"
+
+
+class Recorder:
+    """Record a run into ``<run_dir>/events.jsonl``.
+
+    >>> with Recorder("runs/demo") as rec:
+    ...     rec.emit(Metric(name="loss", step=1, value=0.25))
+
+    Creating the recorder creates the run directory, takes the writer lock, and writes and fsyncs
+    the ``run_start`` line, so a directory that cannot be written fails here, before the
+    expensive work starts. An existing log is resumed.
+
+    Args:
+        run_dir: the run directory (created if missing).
+        run_id: recorded in ``run_start``; defaults to the directory name.
+        durability: ``group`` (default) fsyncs every ``fsync_every_n`` events or ``fsync_every_s``
+            seconds; ``every`` fsyncs after each event (about 100x slower); ``os`` only at start,
+            checkpoints, end and ``sync()``. Every mode hands each event to the OS before
+            ``emit`` returns.
+        takeover: take the lock even from a holder that looks alive (another host on shared
+            storage whose process you know is dead). The previous holder is recorded.
+        heartbeat_s: how often an idle writer touches ``writer.lock`` so a tail can tell "quiet"
+            from "dead".
+        registry: the event kinds this recorder accepts (default: the process-wide registry).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        durability: Durability = "group",
+        fsync_every_n: int = 1000,
+        fsync_every_s: float = 2.0,
+        heartbeat_s: float = 1.0,
+        takeover: bool = False,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_depth: int = MAX_DEPTH,
+        registry: EventRegistry | None = None,
+        fs: OsFS | None = None,
+    ) -> None:
+        if durability not in DURABILITY_MODES:
+            raise ValueError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOG_NAME
+        self.durability: Durability = durability
+        self.fsync_every_n = max(1, fsync_every_n)
+        self.fsync_every_s = fsync_every_s
+        self.heartbeat_s = heartbeat_s
+        self.registry = registry or default_registry
+        self._fs = fs or OsFS()
+        self._enc = EventEncoder(self.registry, max_line_bytes=max_line_bytes, max_depth=max_depth)
+        self._mutex = threading.Lock()
+        self._closed = False
+        self._failed: VrxError | None = None
+        self._fd = -1
+        self._seq = 0
+        self._offset = 0
+        self._salt = 0
+        self._sha = hashlib.sha256()
+        self._since_fsync = 0
+        self._since_sync_line = 0
+        self._last_fsync = time.monotonic()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._run_id = ""
+
+        self._mkdir()
+        self._lock: WriterLock = acquire(self.run_dir, self._identity(run_id), takeover=takeover)
+        try:
+            if self.path.exists() and self.path.stat().st_size > 0:
+                self._resume()
+            else:
+                self._create(run_id or self.run_dir.resolve().name, name)
+        except BaseException:
+            self._abandon()
+            raise
+        self.run_id: str = self._run_id
+        self._start_ticker()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._failed is not None
+
+    @property
+    def seq(self) -> int:
+        """The seq the next event will get."""
+        return self._seq
+
+    def emit(self, event: Event) -> int:
+        """Append ``event`` and return its seq. Thread-safe; seq stays dense across threads.
+
+        Raises :class:`InvalidEvent` (nothing written) for an event that does not fit its kind or
+        the limits, :class:`RecorderIOError` if the write failed, :class:`RecorderClosed` after close.
+        """
+        with self._mutex:
+            self._check_open()
+            seq = self._append_event(event)
+            if isinstance(event, Checkpoint):
+                self._fsync_locked(force_line=True)
+            elif self.durability != "os":
+                self._maybe_fsync_locked()
+            return seq
+
+    def sync(self) -> None:
+        """fsync now and record the durable point."""
+        with self._mutex:
+            self._check_open()
+            self._fsync_locked(force_line=True)
+
+    def close(self, status: Literal["ok", "error", "interrupted"] = "ok", error: str | None = None) -> None:
+        """Write ``run_end``, fsync, release the lock. Idempotent."""
+        self._stop.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join()
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._failed is None:
+                    end = RunEnd(
+                        status=status,
+                        count=self._seq,
+                        bytes_before=self._offset,
+                        sha256=self._sha.hexdigest(),
+                        error=error,
+                    )
+                    self._append_event(end, internal=True)
+                    self._fsync_locked(force_line=False)
+            finally:
+                self._abandon()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.close("ok")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.close("interrupted", "KeyboardInterrupt")
+        else:
+            self.close("error", f"{type(exc).__name__}: {exc}"[:2000])
+
+    # -- creation and resume ------------------------------------------------------------------
+
+    def _identity(self, run_id: str | None) -> dict[str, Any]:
+        return {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "boot_id": boot_id()}
+
+    def _writer(self, epoch: int) -> WriterInfo:
+        return WriterInfo(host=socket.gethostname(), pid=os.getpid(), boot_id=boot_id(), version=__version__, epoch=epoch)
+
+    def _mkdir(self) -> None:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CannotCreate(f"cannot create run directory: {exc.strerror}", path=self.run_dir) from None
+
+    def _open_log(self) -> None:
+        try:
+            self._fd = self._fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise CannotCreate(f"cannot open event log for writing: {exc.strerror}", path=self.path) from None
+
+    def _create(self, run_id: str, name: str | None) -> None:
+        self._run_id = run_id
+        self._open_log()
+        start = RunStart(
+            run_id=run_id,
+            format_major=FORMAT_MAJOR,
+            format_minor=FORMAT_MINOR,
+            writer=self._writer(0),
+            argv=list(sys.argv),
+            name=name,
+        )
+        # Preflight: the first line is written and fsynced before the user's work starts.
+        self._append_event(start, internal=True, first=True)
+        self._fsync_locked(force_line=False)
+        self._preflight_dir()
+
+    def _preflight_dir(self) -> None:
+        try:
+            _fsync_dir(self.run_dir)
+        except OSError as exc:
+            raise CannotCreate(f"cannot sync run directory: {exc.strerror}", path=self.run_dir) from None
+
+    def _resume(self) -> None:
+        reader = LogReader(self.path, mode="recover", registry=self.registry)
+        try:
+            for _ in reader:
+                pass
+        except CorruptLog as exc:
+            raise CorruptLog(
+                f"refusing to append to a corrupt log ({exc.message}); run `vrx verify {self.run_dir}`",
+                path=exc.path,
+                line=exc.line,
+                offset=exc.offset,
+            ) from None
+        report = reader.report
+        if report.run_start is None:
+            raise CorruptLog("log has no readable run_start line; refusing to append", path=self.path, line=1)
+        self._run_id = report.run_start.run_id
+        self._salt = report.salt
+        self._sha = report.sha256
+        self._seq = report.last_seq + 1
+        self._offset = report.valid_end
+        size = self.path.stat().st_size
+        torn_file = self._cut_tail(report.valid_end, size) if size > report.valid_end else None
+        self._open_log()
+        previous = self._lock.previous
+        resumed = Resumed(
+            writer=self._writer(report.epochs + 1),
+            truncated_bytes=size - report.valid_end,
+            torn_file=torn_file,
+            stale_lock=previous,
+            previous_status=report.run_end.status if report.complete and report.run_end else "incomplete",
+        )
+        self._append_event(resumed, internal=True)
+        self._fsync_locked(force_line=False)
+        if previous is not None:
+            diagnostics.get_logger().warning("recovered a stale writer lock", run=str(self.run_dir), previous=previous)
+
+    def _cut_tail(self, keep: int, size: int) -> str:
+        """Copy the bytes after the last valid line beside the log, then cut them off."""
+        name = f"{LOG_NAME}.torn-{keep}"
+        try:
+            with open(self.path, "rb") as src:
+                src.seek(keep)
+                torn = src.read(size - keep)
+            tmp = self.run_dir / f".{name}.tmp"
+            with open(tmp, "wb") as dst:
+                dst.write(torn)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, self.run_dir / name)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                self._fs.ftruncate(fd, keep)
+                self._fs.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(self.run_dir)
+        except OSError as exc:
+            raise RecorderIOError(f"cannot cut the torn tail: {exc.strerror}", path=self.path) from None
+        diagnostics.get_logger().warning(
+            "cut torn tail of crashed run", path=str(self.path), offset=keep, bytes=size - keep, copy=name
+        )
+        return name
+
+    # -- the write path -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._failed is not None:
+            raise RecorderClosed(f"recorder stopped after an earlier error: {self._failed}", path=self.path)
+        if self._closed:
+            raise RecorderClosed("recorder is closed", path=self.path)
+
+    def _append_event(self, event: Event, *, internal: bool = False, first: bool = False) -> int:
+        info, body = self._enc.encode(event, internal=internal)
+        seq = self._seq
+        line = frame(seq, time.time(), info.version, body, self._salt)
+        if len(line) > self._enc.max_line_bytes:
+            self._enc.check_size(info, event, line[:-1])
+        self._write_line(line)
+        if first:
+            self._salt = int(line[-11:-3], 16)
+        self._sha.update(line)
+        self._offset += len(line)
+        self._seq = seq + 1
+        self._since_fsync += 1
+        self._since_sync_line += 1
+        return seq
+
+    def _write_line(self, line: bytes) -> None:
+        view = memoryview(line)
+        written = 0
+        try:
+            while written < len(line):
+                n = self._fs.write(self._fd, view[written:])
+                if n <= 0:
+                    raise OSError(errno.EIO, "write returned 0")
+                written += n
+        except OSError as exc:
+            self._fail_write(exc, written)
+
+    def _fail_write(self, exc: OSError, written: int) -> None:
+        note = ""
+        if written:
+            try:
+                self._fs.ftruncate(self._fd, self._offset)
+            except OSError as trunc_exc:
+                note = f"; could not cut the partial line back ({trunc_exc.strerror}), a reader will see it as a torn tail"
+        err = RecorderIOError(
+            f"write failed: [{errno.errorcode.get(exc.errno or 0, exc.errno)}] {exc.strerror}"
+            f" ({_free_space(self.run_dir)}){note}; recorder stopped, events up to seq {self._seq - 1} are kept",
+            path=self.path,
+        )
+        self._failed = err
+        raise err from None
+
+    def _maybe_fsync_locked(self) -> None:
+        if self.durability == "every":
+            self._fsync_locked(force_line=False)
+        elif (
+            self._since_fsync >= self.fsync_every_n
+            or time.monotonic() - self._last_fsync >= self.fsync_every_s
+        ):
+            self._fsync_locked(force_line=False)
+
+    def _fsync_locked(self, *, force_line: bool) -> None:
+        """fsync; then, if enough happened since the last one, append a ``sync`` line."""
+        if self._failed is not None:
+            return
+        try:
+            self._fs.fsync(self._fd)
+        except OSError as exc:
+            # Never retry: after a failed fsync the kernel may have dropped the dirty pages.
+            err = RecorderIOError(
+                f"fsync failed: [{errno.errorcode.get(exc.errno or 0, exc.errno)}] {exc.strerror};"
+                " durability of recent events is unknown, recorder stopped",
+                path=self.path,
+            )
+            self._failed = err
+            raise err from None
+        self._since_fsync = 0
+        self._last_fsync = time.monotonic()
+        due = self._since_sync_line >= self.fsync_every_n or force_line or self.durability != "every"
+        if self._seq > 1 and self._since_sync_line > 0 and due and not self._closed:
+            marker = Sync(count=self._seq, durable_upto=self._offset, sha256=self._sha.hexdigest())
+            self._append_event(marker, internal=True)
+            self._since_sync_line = 0
+            self._since_fsync = 1
+
+    # -- background: group-commit timer and heartbeat -------------------------------------------
+
+    def _start_ticker(self) -> None:
+        self._ticker = threading.Thread(target=self._tick_loop, name=f"vrx-recorder:{self.run_dir.name}", daemon=True)
+        self._ticker.start()
+
+    def _tick_loop(self) -> None:
+        interval = max(0.05, min(self.heartbeat_s, self.fsync_every_s))
+        while not self._stop.wait(interval):
+            with self._mutex:
+                if self.closed:
+                    return
+                try:
+                    if (
+                        self.durability == "group"
+                        and self._since_fsync > 0
+                        and time.monotonic() - self._last_fsync >= self.fsync_every_s
+                    ):
+                        self._fsync_locked(force_line=False)
+                except VrxError:
+                    return  # recorded in self._failed; the next emit raises it
+                self._lock.heartbeat()
+
+    def _abandon(self) -> None:
+        self._stop.set()
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                self._fs.close(self._fd)
+            self._fd = -1
+        self._lock.release()

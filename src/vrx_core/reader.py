@@ -1,0 +1,383 @@
+"""The tolerant reader of ``events.jsonl``, shared by replay, verify, tail and the writer's resume.
+
+Modes (after RocksDB's recovery modes):
+
+* ``strict``: any anomaly is an error (:class:`CorruptLog`).
+* ``recover`` (default): damage *after the durable point* is crash residue, reported and not
+  read; damage before it is corruption. The durable point is the largest ``durable_upto`` of any
+  valid ``sync`` line (or the start of any valid ``run_end``) in the file, looking past the damage,
+  because after a power loss valid pages can follow a lost one.
+* ``salvage``: skip bad lines anywhere, list them, and mark the result ``salvaged``.
+
+The reader never writes: it needs no write access to the run directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from vrx_core.errors import CorruptLog, NewerFormat, NoSuchRun
+from vrx_core.events import AnyEvent, Event, EventRegistry, Resumed, RunEnd, RunStart, Sync, UnknownEvent
+from vrx_core.events import registry as default_registry
+from vrx_core.framing import ENVELOPE_RE, FORMAT_MAJOR, MAX_LINE_BYTES, split_crc
+
+Mode = Literal["strict", "recover", "salvage"]
+MODES: tuple[Mode, ...] = ("strict", "recover", "salvage")
+LOG_NAME = "events.jsonl"
+CHUNK = 1 << 20
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError, TypeError)
+_ENVELOPE_KEYS = ("seq", "t", "v", "type", "crc")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One anomaly, located by 1-based line number and byte offset of the line's start."""
+
+    kind: str
+    line: int
+    offset: int
+    message: str
+
+    def render(self, path: str | os.PathLike[str]) -> str:
+        return f"{os.fspath(path)}:{self.line} (byte {self.offset}): {self.kind}: {self.message}"
+
+
+@dataclass
+class ReadReport:
+    """What a pass over a log found. Filled in as the iterator advances."""
+
+    path: Path
+    mode: Mode
+    lines: int = 0
+    last_seq: int = -1
+    run_start: RunStart | None = None
+    run_end: RunEnd | None = None
+    #: True when the last accepted record is a checked ``run_end``.
+    complete: bool = False
+    #: Largest durable offset vouched for by a valid sync/run_end line seen so far.
+    durable_upto: int = 0
+    #: Offset just past the last accepted line: where a resumed writer appends.
+    valid_end: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    #: Crash residue after the durable point (recover mode stops there).
+    residue: Problem | None = None
+    #: Bytes after the last ``\\n``: an uncommitted partial line.
+    torn_tail_bytes: int = 0
+    unknown: Counter[str] = field(default_factory=Counter)
+    salvaged: bool = False
+    #: Running hash of the accepted bytes; the writer continues it on resume.
+    sha256: Any = field(default_factory=hashlib.sha256)
+    salt: int = 0
+    epochs: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+
+class _LineProblem(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class LineChecker:
+    """Checks and decodes committed lines one at a time; holds the chain state between them.
+
+    The same object serves a whole-file read and a live tail fed from any committed offset.
+    """
+
+    def __init__(self, registry: EventRegistry, report: ReadReport, *, max_line: int = MAX_LINE_BYTES) -> None:
+        self.registry = registry
+        self.report = report
+        self.max_line = max_line
+        self.expect_seq = 0
+        self.offset = 0
+        self.line_no = 0
+        self.skipped = 0  # bad lines skipped since the last good one (salvage)
+
+    def check(self, line: bytes) -> AnyEvent:
+        """Validate one line (without its ``\\n``); raise _LineProblem or return its event."""
+        if len(line) > self.max_line:
+            raise _LineProblem("too_long", f"line of {len(line)} bytes exceeds the {self.max_line}-byte limit")
+        parts = split_crc(line)
+        if parts is None:
+            raise _LineProblem("framing", _framing_reason(line))
+        prefix, stored = parts
+        first = self.expect_seq == 0 and self.report.run_start is None
+        if zlib.crc32(prefix, 0 if first else self.report.salt) != stored:
+            raise _LineProblem("crc", f"checksum mismatch (stored {stored:08x}); line damaged or from another run")
+        env = ENVELOPE_RE.match(prefix)
+        if env is None:
+            raise _LineProblem("framing", "line does not start with the {seq, t, v, type} envelope")
+        seq = int(env.group(1))
+        if self.skipped and self.expect_seq < seq <= self.expect_seq + self.skipped:
+            self.expect_seq = seq  # the skipped bad lines account for the gap
+        if seq != self.expect_seq:
+            if seq < self.expect_seq:
+                raise _LineProblem("seq", f"seq {seq} repeats or goes back (expected {self.expect_seq})")
+            raise _LineProblem("seq", f"seq jumps from {self.expect_seq - 1} to {seq}: lines missing")
+        version = int(env.group(3))
+        tag = env.group(4).decode()
+        event = self._decode(line, seq, float(env.group(2)), version, tag)
+        if first:
+            if not isinstance(event, RunStart):
+                raise _LineProblem("framing", f"first line is {tag!r}, expected run_start")
+            if event.format_major > FORMAT_MAJOR:
+                raise NewerFormat(
+                    f"log format {event.format_major}.{event.format_minor} is newer than this vrx reads"
+                    f" ({FORMAT_MAJOR}.x); upgrade vrx",
+                    path=self.report.path,
+                    line=1,
+                )
+            self.report.run_start = event
+            self.report.salt = stored
+        elif isinstance(event, Sync):
+            self._check_chain(event.count, event.sha256, "sync")
+            self.report.durable_upto = max(self.report.durable_upto, event.durable_upto)
+        elif isinstance(event, RunEnd):
+            self._check_chain(event.count, event.sha256, "run_end")
+            if event.bytes_before != self.offset:
+                raise _LineProblem("hash", f"run_end says {event.bytes_before} bytes precede it, found {self.offset}")
+            self.report.durable_upto = max(self.report.durable_upto, self.offset)
+        return event
+
+    def _check_chain(self, count: int, digest: str, kind: str) -> None:
+        if count != self.expect_seq:
+            raise _LineProblem("hash", f"{kind} counts {count} lines before it, found {self.expect_seq}")
+        if not self.report.salvaged and digest != self.report.sha256.hexdigest():
+            raise _LineProblem("hash", f"{kind} sha256 does not match the bytes before it: earlier lines changed")
+
+    def _decode(self, line: bytes, seq: int, t: float, version: int, tag: str) -> AnyEvent:
+        info = self.registry.get(tag)
+        try:
+            if info is None:
+                return self._unknown(line, seq, t, version, tag)
+            if version == info.version:
+                ev: Event = info.decoder.decode(line)
+                return ev
+            if version < info.version:
+                data = self.registry.upcasters.lift(tag, version, info.version, _raw(line))
+                return msgspec.convert(data, info.cls, strict=False)
+            try:
+                newer: Event = info.decoder.decode(line)
+            except msgspec.ValidationError:
+                return self._unknown(line, seq, t, version, tag)
+            return newer
+        except LookupError as exc:
+            raise _LineProblem("upcast", str(exc)) from None
+        except UnicodeDecodeError:
+            raise _LineProblem("utf8", "invalid UTF-8") from None
+        except RecursionError:
+            raise _LineProblem("json", "nested too deeply") from None
+        except _DECODE_ERRORS as exc:
+            raise _LineProblem("json", str(exc)) from None
+
+    def _unknown(self, line: bytes, seq: int, t: float, version: int, tag: str) -> UnknownEvent:
+        data = {k: v for k, v in _raw(line).items() if k not in _ENVELOPE_KEYS}
+        self.report.unknown[tag] += 1
+        return UnknownEvent(seq=seq, t=t, type=tag, v=version, data=data)
+
+    def accept(self, line: bytes, event: AnyEvent) -> None:
+        """Advance the chain past an accepted line."""
+        self.report.sha256.update(line)
+        self.report.sha256.update(b"\n")
+        self.offset += len(line) + 1
+        self.expect_seq += 1
+        self.line_no += 1
+        self.report.lines += 1
+        self.report.last_seq = self.expect_seq - 1
+        self.report.valid_end = self.offset
+        self.skipped = 0
+        self.report.complete = isinstance(event, RunEnd)
+        if isinstance(event, RunEnd):
+            self.report.run_end = event
+        elif isinstance(event, Resumed):
+            self.report.epochs = event.writer.epoch
+
+    def skip(self, line_len: int) -> None:
+        """Salvage: step over a bad line; seq resynchronises on the next good one."""
+        self.offset += line_len + 1
+        self.line_no += 1
+        self.skipped += 1
+        self.report.salvaged = True
+
+
+def _raw(line: bytes) -> dict[str, Any]:
+    data = msgspec.json.decode(line)
+    if not isinstance(data, dict):
+        raise ValueError("line is not a JSON object")
+    return data
+
+
+def _framing_reason(line: bytes) -> str:
+    if not line:
+        return "empty line"
+    if b"\x00" in line:
+        return "NUL bytes (zero-filled block?)"
+    return "missing or malformed crc suffix"
+
+
+def _iter_lines(fd: int, start: int, max_line: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """Yield (offset, line, length) for each ``\\n``-terminated line from ``start``.
+
+    A line longer than ``max_line`` is yielded as ``None`` without being buffered, so a huge line
+    costs no memory. The last yield is ``(offset, None, -1 - n)``: ``n`` unterminated bytes remain.
+    """
+    pos = start  # file offset of buf[0]
+    buf = b""
+    over: int | None = None  # start of an over-long line being skipped
+    while True:
+        chunk = os.pread(fd, CHUNK, pos + len(buf))
+        if not chunk:
+            break
+        buf += chunk
+        i = 0
+        while (nl := buf.find(b"\n", i)) >= 0:
+            if over is not None:
+                yield over, None, pos + nl - over
+                over = None
+            else:
+                yield pos + i, buf[i:nl], nl - i
+            i = nl + 1
+        pos += i
+        buf = buf[i:]
+        if over is None and len(buf) > max_line:
+            over = pos
+        if over is not None:
+            pos += len(buf)
+            buf = b""
+    if over is not None:
+        yield over, None, -1 - (pos - over)
+    else:
+        yield pos, None, -1 - len(buf)
+
+
+#: Damage of these kinds after the durable point may be what a crash or power loss leaves behind.
+_RESIDUE_KINDS = frozenset({"crc", "framing", "json", "utf8", "too_long"})
+
+
+class LogReader:
+    """Iterate the events of one log; ``report`` describes what was found.
+
+    >>> reader = LogReader("runs/demo/events.jsonl")
+    >>> for event in reader: ...
+    >>> reader.report.complete
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mode: Mode = "recover",
+        registry: EventRegistry | None = None,
+        max_line: int = MAX_LINE_BYTES,
+    ) -> None:
+        p = Path(path)
+        if p.is_dir():
+            p = p / LOG_NAME
+        self.path = p
+        self.mode = mode
+        self.max_line = max_line
+        self.registry = registry or default_registry
+        self.report = ReadReport(path=p, mode=mode)
+
+    def __iter__(self) -> Iterator[AnyEvent]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NoSuchRun("no such event log", path=self.path) from None
+        except OSError as exc:
+            raise NoSuchRun(f"cannot open event log: {exc.strerror}", path=self.path) from None
+        try:
+            yield from self._read(fd)
+        finally:
+            os.close(fd)
+
+    def _read(self, fd: int) -> Iterator[AnyEvent]:
+        report = self.report
+        checker = LineChecker(self.registry, report, max_line=self.max_line)
+        for offset, line, length in _iter_lines(fd, 0, self.max_line):
+            if length < 0:
+                report.torn_tail_bytes = -1 - length
+                break
+            try:
+                if line is None:
+                    raise _LineProblem(
+                        "too_long", f"line of {length} bytes exceeds the {self.max_line}-byte limit"
+                    )
+                event = checker.check(line)
+            except _LineProblem as lp:
+                problem = Problem(lp.kind, checker.line_no + 1, offset, lp.message)
+                if self.mode == "salvage":
+                    report.problems.append(problem)
+                    checker.skip(length)
+                    continue
+                if self.mode == "recover" and _is_residue(fd, problem, report):
+                    report.residue = problem
+                    report.complete = False
+                    return
+                report.problems.append(problem)
+                raise CorruptLog(f"{lp.kind}: {lp.message}", path=self.path, line=problem.line, offset=offset)
+            checker.accept(line, event)
+            yield event
+        if self.mode == "salvage" and report.problems:
+            report.complete = False
+
+
+def _durable_point(fd: int, start: int, report: ReadReport) -> int:
+    """Largest offset vouched durable by any valid sync/run_end line at or after ``start``."""
+    best = report.durable_upto
+    for offset, line, _ in _iter_lines(fd, start, MAX_LINE_BYTES):
+        if line is None:
+            continue
+        parts = split_crc(line)
+        if parts is None or zlib.crc32(parts[0], report.salt) != parts[1]:
+            continue
+        env = ENVELOPE_RE.match(parts[0])
+        if env is None:
+            continue
+        tag = env.group(4)
+        if tag == b"run_end":
+            best = max(best, offset)
+        elif tag == b"sync":
+            try:
+                sync = msgspec.json.decode(line, type=Sync, strict=False)
+            except _DECODE_ERRORS:
+                continue
+            best = max(best, sync.durable_upto)
+    return best
+
+
+def _is_residue(fd: int, problem: Problem, report: ReadReport) -> bool:
+    """Crash residue: torn-write damage past every durable point. Line 1 is fsynced at creation."""
+    return (
+        problem.kind in _RESIDUE_KINDS
+        and problem.line > 1
+        and problem.offset >= _durable_point(fd, problem.offset, report)
+    )
+
+
+def read_events(
+    path: str | os.PathLike[str],
+    *,
+    mode: Mode = "recover",
+    registry: EventRegistry | None = None,
+) -> Iterator[AnyEvent]:
+    """Iterate the typed events of a log (a run directory or its ``events.jsonl``).
+
+    Unknown kinds come through as :class:`UnknownEvent`. In the default ``recover`` mode a crash's
+    residue ends the iteration quietly; corruption raises :class:`CorruptLog` with its location.
+    Use :class:`LogReader` to get the report as well.
+    """
+    return iter(LogReader(path, mode=mode, registry=registry))
