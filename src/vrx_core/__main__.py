@@ -1,0 +1,7 @@
+"""``python -m vrx_core``: the same as the ``vrx`` command."""
+
+import sys
+
+from vrx_core.cli import main
+
+sys.exit(main())

@@ -1,0 +1,309 @@
+"""The ``vrx`` command line. Each command is a small function; plugins add their own.
+
+Exit codes are documented in docs/cli.md and :class:`vrx_core.errors.ExitCode`. A user error
+prints one line (``vrx: where: what``) and no traceback; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from vrx_core import __version__, diagnostics
+from vrx_core.errors import ExitCode, UsageError, VrxError
+from vrx_core.plugins import PluginSet, common_options
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with ExitCode.USAGE and a one-line message."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
+
+
+def _add_verify(sub: Any) -> None:
+    p = sub.add_parser(
+        "verify",
+        parents=[common_options()],
+        help="check a run's log: framing, checksums, dense seq, sync points, run end",
+        description=(
+            "Check RUN_DIR/events.jsonl line by line and print a one-line verdict, then every problem "
+            "with file, line and byte offset. Plugins add checks (for example the bundle manifest). "
+            "Exit codes: 0 clean and complete; 3 clean but incomplete (no run end: crashed or still "
+            "running); 65 corrupt; 66 no such run; 78 written by a newer major format."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (or its events.jsonl)")
+    p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    p.set_defaults(handler=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from vrx_core.verify import add_problems, verify_log
+
+    verdict = verify_log(args.run_dir, registry=args.pm_registry())
+    add_problems(verdict, args.plugin_verify_problems(verdict.path.parent))
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(verdict.to_json()).decode() + "\n")
+    else:
+        sys.stdout.write("\n".join(verdict.lines()) + "\n")
+    return int(verdict.exit_code)
+
+
+def _add_ingest(sub: Any) -> None:
+    p = sub.add_parser(
+        "ingest",
+        parents=[common_options()],
+        help="append events given as JSON lines (from a file or stdin)",
+        description=(
+            "Append events to RUN_DIR from JSON lines, one object per line with a `type` and the "
+            "kind's fields, e.g. {\"type\":\"metric\",\"name\":\"loss\",\"value\":0.25,\"step\":3}. "
+            "Non-finite floats are written as \"NaN\", \"Infinity\", \"-Infinity\". Each line is "
+            "validated against the registered kinds; a bad line is reported as FILE:LINE: message "
+            "and nothing of it is written; good lines are recorded as they arrive. The run is "
+            "created if missing, resumed otherwise, and ended at end of input unless --no-end. "
+            "Exit codes: 0 all lines recorded; 65 some lines rejected; 73 cannot create; "
+            "74 write failed; 75 run locked by another writer."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="JSON lines file, or - for stdin (default)")
+    p.add_argument("--no-end", action="store_true", help="leave the run open (no run_end) for later appends")
+    p.add_argument("--takeover", action="store_true", help="take the writer lock from a holder known to be dead")
+    p.set_defaults(handler=cmd_ingest)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from vrx_core.ingest import ingest
+    from vrx_core.log import Recorder
+
+    if args.file == "-":
+        stream, source = sys.stdin.buffer, "<stdin>"
+    else:
+        try:
+            stream = open(args.file, "rb")  # noqa: SIM115 - closed below, stdin must not be
+        except OSError as exc:
+            raise VrxError(f"cannot read input: {exc.strerror}", path=args.file) from None
+        stream.__class__  # keep mypy quiet about the union
+        source = args.file
+    try:
+        rec = Recorder(args.run_dir, takeover=args.takeover, registry=args.pm_registry())
+        try:
+            result = ingest(rec, stream, source, on_reject=lambda m: print(f"vrx: {m}", file=sys.stderr))
+        except BaseException:
+            rec.close("error", "ingest interrupted")
+            raise
+        if args.no_end:
+            rec._abandon()  # leave no run_end: the run stays open for later appends
+            rec._closed = True
+        else:
+            rec.close("ok")
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    print(
+        f"ingested {result.accepted} event(s) into {args.run_dir}"
+        + (f"; {len(result.rejected)} line(s) rejected" if result.rejected else ""),
+        file=sys.stderr,
+    )
+    return int(ExitCode.DATAERR if result.rejected else ExitCode.OK)
+
+
+def _add_replay(sub: Any) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="re-derive every derived file of a run from its log",
+        description=(
+            "Fold RUN_DIR/events.jsonl through the loaded plugins and write every derived file "
+            "(deterministic bytes, atomic writes) plus derived.json (provenance). With --check, "
+            "recompute into a temporary directory and compare with what is on disk instead. "
+            "Exit codes: 0 done (or no drift); 3 done but the log has no run end; 65 corrupt log or "
+            "drift found; 66 no such run; 70 a plugin failed (the others' files are still written)."
+        ),
+        parents=[common_options()],
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="write derived files here instead of RUN_DIR")
+    p.add_argument("--check", action="store_true", help="compare a fresh replay with the files on disk")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--strict", action="store_const", dest="mode", const="strict", help="any anomaly is an error")
+    mode.add_argument(
+        "--salvage", action="store_const", dest="mode", const="salvage",
+        help="skip damaged lines anywhere, list them, and mark the outputs salvaged",
+    )
+    p.set_defaults(handler=cmd_replay, mode="recover")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from vrx_core.replay import check, raise_on_drift, replay
+
+    if args.check:
+        result, drifts = check(args.run_dir, args.plugins, mode=args.mode)
+        for d in drifts:
+            print(f"{args.run_dir}/{d.path}: {d.reason}")
+            for line in d.diff:
+                print(f"    {line}")
+        _print_failures(result)
+        raise_on_drift(drifts)
+        if result.failures:
+            return int(ExitCode.SOFTWARE)
+        print(f"no drift: {len(result.files) + 1} derived file(s) match a fresh replay of {result.report.lines} lines")
+        return int(ExitCode.OK)
+    result = replay(args.run_dir, args.plugins, out_dir=args.out, mode=args.mode)
+    r = result.report
+    print(
+        f"replayed {r.lines} lines (seq 0..{r.last_seq}) of {args.run_dir} into {result.out_dir}: "
+        f"{len(result.files)} derived file(s)" + ("" if r.complete else "; log incomplete (no run end)")
+    )
+    for rel, plugin in sorted(result.files.items()):
+        print(f"  {rel}  ({plugin})")
+    if r.residue is not None:
+        print(f"  note: stopped at crash residue: {r.residue.render(r.path)}")
+    for p in r.problems if r.salvaged else ():
+        print(f"  skipped: {p.render(r.path)}")
+    for kind, n in sorted(r.unknown.items()):
+        print(f"  note: {n} event(s) of unknown kind {kind!r} (no plugin registers it)")
+    _print_failures(result)
+    return int(result.exit_code)
+
+
+def _print_failures(result: Any) -> None:
+    for f in result.failures:
+        print(f"vrx: {f.render()}", file=sys.stderr)
+
+
+def _add_events(sub: Any) -> None:
+    p = sub.add_parser(
+        "events",
+        help="print or filter a run's events",
+        description="Print the events of RUN_DIR as a table (default) or as JSON lines (--json).",
+        parents=[common_options()],
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--type", "-t", dest="types", action="append", default=[], metavar="T", help="only events of kind T (repeatable)")
+    p.add_argument("--since-seq", type=int, default=0, metavar="N", help="only events with seq >= N")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(handler=cmd_events)
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from vrx_core.reader import LogReader
+    from vrx_core.render import event_json_line, event_row, event_tag
+
+    reader = LogReader(args.run_dir, registry=args.pm_registry())
+    wanted = set(args.types)
+    for ev in reader:
+        if ev.seq < args.since_seq:
+            continue
+        if wanted and event_tag(ev) not in wanted:
+            continue
+        sys.stdout.write(event_json_line(ev) if args.json else event_row(ev))
+    return int(ExitCode.OK)
+
+
+def _add_plugins(sub: Any) -> None:
+    p = sub.add_parser(
+        "plugins",
+        help="list loaded plugins: version, source, hooks, event kinds",
+        description="List every loaded plugin with its version, source, hooks, and the event kinds it registers and consumes.",
+        parents=[common_options()],
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(handler=cmd_plugins)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from vrx_core.render import plugin_rows
+
+    rows = plugin_rows(args.plugins)
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
+        return int(ExitCode.OK)
+    for row in rows:
+        print(f"{row['name']} {row['version']}  [{row['source']}]")
+        print(f"    hooks:    {', '.join(row['hooks']) or '-'}")
+        print(f"    kinds:    {', '.join(row['registers']) or '-'}")
+        consumes = row["consumes"]
+        print(f"    consumes: {'every event' if consumes is None else (', '.join(consumes) or '-')}")
+    if not rows:
+        print("no plugins loaded")
+    return int(ExitCode.OK)
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        parents=[common_options()],
+        help="record a small demo run, verify it, and show what was recorded and derived",
+        description="Record a demo training run under OUT, verify its log, replay it through the plugins, and print a summary.",
+    )
+    p.add_argument("--out", default="runs", help="parent directory of the demo run (default: runs)")
+    p.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vrx_core.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vrx",
+        description=(
+            "vrx records runs as an append-only event log (events.jsonl) and derives everything else "
+            "(metrics, packets, reports, manifests) from it by replaying the log through plugins."
+        ),
+        epilog="Exit codes and formats: docs/cli.md, docs/log-format.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"vrx {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics on stderr (-vv for debug)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in (_add_verify, _add_ingest, _add_replay, _add_events, _add_plugins, _add_demo, *extra):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vrx`` console script and ``python -m vrx_core``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        return _main(argv)
+    except VrxError as exc:
+        if debug:
+            raise
+        print(f"vrx: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("vrx: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `vrx events RUN | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str]) -> int:
+    plugins = PluginSet.from_argv(argv)
+    parser = build_parser(plugins.command_adders())
+    args = parser.parse_args(argv)
+    level = "debug" if args.verbose >= 2 else ("info" if args.verbose == 1 else None)
+    diagnostics.configure(level)
+    plugins.bind(args)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except UsageError as exc:
+        parser.exit(int(ExitCode.USAGE), f"vrx: {exc}\n")
+    return 0  # unreachable: parser.exit raises SystemExit

@@ -1,0 +1,318 @@
+"""Plugin discovery and the plugin manager (pluggy, project ``vrx``).
+
+Where plugins come from, in load order:
+
+1. the entry-point group ``vrx`` of installed distributions; the built-in plugins are registered
+   there by vrx-core's own ``pyproject.toml`` (no back door);
+2. ``--plugins-dir DIR`` and ``$VRX_PLUGINS_DIR`` (``os.pathsep``-separated): every ``*.py`` file
+   not starting with ``_`` is loaded as a plugin named after the file;
+3. ``-p MODULE``: import a module by name and register it.
+
+``-p no:NAME`` blocks a plugin; ``$VRX_LOAD_PLUGINS`` (comma-separated names) restricts loading to
+those names (an empty value loads none). After loading, ``check_pending()`` makes a misspelled
+hook fail loudly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from vrx_core import __version__, hookspecs
+from vrx_core.derive import Deriver, ReplayContext
+from vrx_core.errors import PluginError, UsageError, VrxError
+from vrx_core.events import EventRegistry, core_registry
+
+ENTRY_POINT_GROUP = "vrx"
+CORE_DIST = "vrx-core"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``vrx plugins`` shows about one loaded plugin."""
+
+    name: str
+    version: str
+    source: str  # "built-in", "entry point <dist>", "plugins dir <path>", "-p"
+    module: str
+
+
+@dataclass
+class Commands:
+    """Handed to ``vrx_add_commands``: plugins add subcommands through :meth:`add`."""
+
+    subparsers: Any
+    parents: list[argparse.ArgumentParser] = field(default_factory=list)
+
+    def add(
+        self, name: str, *, help: str, description: str | None = None, handler: Callable[[Any], int]
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self.subparsers.add_parser(
+            name, help=help, description=description or help, parents=self.parents
+        )
+        parser.set_defaults(handler=handler)
+        return parser
+
+
+def _split_names(value: str) -> list[str]:
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+@dataclass
+class Selection:
+    """The user's plugin choices: -p, -p no:, --plugins-dir, and the environment."""
+
+    enable: list[str] = field(default_factory=list)
+    block: set[str] = field(default_factory=set)
+    dirs: list[Path] = field(default_factory=list)
+    only: set[str] | None = None
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str], environ: dict[str, str] | None = None) -> Selection:
+        env = os.environ if environ is None else environ
+        sel = cls()
+        args = list(argv)
+        for i, arg in enumerate(args):
+            value: str | None = None
+            if arg in ("-p", "--plugin") and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
+                value = arg[2:]
+            elif arg.startswith("--plugin="):
+                value = arg.split("=", 1)[1]
+            if value is not None:
+                if value.startswith("no:"):
+                    sel.block.add(value[3:])
+                else:
+                    sel.enable.append(value)
+            if arg == "--plugins-dir" and i + 1 < len(args):
+                sel.dirs.append(Path(args[i + 1]))
+            elif arg.startswith("--plugins-dir="):
+                sel.dirs.append(Path(arg.split("=", 1)[1]))
+        for d in env.get("VRX_PLUGINS_DIR", "").split(os.pathsep):
+            if d:
+                sel.dirs.append(Path(d))
+        if "VRX_LOAD_PLUGINS" in env:
+            sel.only = set(_split_names(env["VRX_LOAD_PLUGINS"]))
+        return sel
+
+    def allows(self, name: str) -> bool:
+        if name in self.block:
+            return False
+        return self.only is None or name in self.only or name in self.enable
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A plugin manager with vrx's hookspecs and no plugin loaded (the ``pm`` test fixture)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+class PluginSet:
+    """The loaded plugins, their event kinds, and the ways to use them (derivers, commands, checks)."""
+
+    def __init__(self, pm: pluggy.PluginManager | None = None) -> None:
+        self.pm = pm or new_plugin_manager()
+        self.infos: dict[str, PluginInfo] = {}
+        self.registry: EventRegistry = core_registry()
+        self._finalized = False
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, selection: Selection | None = None, *, entry_points: bool = True) -> PluginSet:
+        """Discover and register plugins per ``selection``; then check hooks and collect kinds."""
+        sel = selection or Selection()
+        ps = cls()
+        for name in sel.block:
+            ps.pm.set_blocked(name)
+        if entry_points:
+            for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+                if sel.allows(ep.name):
+                    ps._load_entry_point(ep)
+        for d in sel.dirs:
+            ps.load_dir(d, sel)
+        for name in sel.enable:
+            if name not in ps.infos and name not in sel.block:
+                ps.register_module(name, _import(name), source="-p")
+        ps.finalize()
+        return ps
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str]) -> PluginSet:
+        return cls.load(Selection.from_argv(argv))
+
+    def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise PluginError(f"cannot load: {type(exc).__name__}: {exc}", plugin=ep.name, hook="load") from None
+        dist = ep.dist
+        dist_name = dist.metadata["Name"] if dist is not None else "?"
+        version = dist.version if dist is not None else "?"
+        source = "built-in" if dist_name == CORE_DIST else f"entry point ({dist_name})"
+        self.register_module(ep.name, obj, source=source, version=version)
+
+    def load_dir(self, directory: Path, sel: Selection | None = None) -> None:
+        if not directory.is_dir():
+            raise UsageError(f"plugins directory does not exist: {directory}")
+        for path in sorted(directory.glob("*.py")):
+            name = path.stem
+            if name.startswith("_") or (sel is not None and not sel.allows(name)):
+                continue
+            self.register_module(name, _import_file(name, path), source=f"plugins dir ({directory})")
+
+    def register_module(self, name: str, obj: Any, *, source: str, version: str | None = None) -> None:
+        if self.pm.is_blocked(name):
+            return
+        if name in self.infos:
+            raise PluginError(f"a plugin named {name!r} is already loaded from {self.infos[name].source}", plugin=name, hook="load")
+        try:
+            self.pm.register(obj, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc), plugin=name, hook="register") from None
+        ver = version or str(getattr(obj, "__version__", None) or (__version__ if source == "built-in" else "0"))
+        module = getattr(obj, "__name__", type(obj).__name__)
+        self.infos[name] = PluginInfo(name=name, version=ver, source=source, module=module)
+
+    def finalize(self) -> None:
+        """check_pending, then collect event kinds and upcasters into this set's registry."""
+        self.pm.hook.vrx_add_hookspecs.call_historic(kwargs={"pluginmanager": self.pm})
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            plugin = self.pm.get_name(exc.plugin) or "?"
+            raise PluginError(str(exc), plugin=plugin, hook="check_pending") from None
+        for name, kinds in self._each("vrx_event_kinds"):
+            for cls in kinds or ():
+                try:
+                    self.registry.register(cls)
+                except TypeError as exc:
+                    raise PluginError(str(exc), plugin=name, hook="vrx_event_kinds") from None
+        for name, steps in self._each("vrx_upcasters"):
+            for kind, version, fn in steps or ():
+                try:
+                    self.registry.add_upcaster(kind, version, fn)
+                except ValueError as exc:
+                    raise PluginError(str(exc), plugin=name, hook="vrx_upcasters") from None
+        self._finalized = True
+
+    def _each(self, hook: str, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+        """Call ``hook`` on each plugin separately so a failure names its plugin."""
+        caller = getattr(self.pm.hook, hook)
+        for impl in caller.get_hookimpls():
+            name = impl.plugin_name
+            try:
+                result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except VrxError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"{type(exc).__name__}: {exc}", plugin=name, hook=hook) from exc
+            yield name, result
+
+    # -- use --------------------------------------------------------------------------------------
+
+    def derivers(self, context: ReplayContext) -> list[tuple[str, Deriver]]:
+        """One fresh deriver per plugin that derives something, in (stage, plugin name) order."""
+        found = [(name, d) for name, d in self._each("vrx_deriver", context=context) if d is not None]
+        for name, d in found:
+            if not isinstance(d, Deriver):
+                raise PluginError(
+                    f"vrx_deriver returned {type(d).__name__}, not a vrx_core.derive.Deriver",
+                    plugin=name,
+                    hook="vrx_deriver",
+                )
+        return sorted(found, key=lambda nd: (nd[1].stage, nd[0]))
+
+    def command_adders(self) -> list[Callable[[Any], None]]:
+        def add(subparsers: Any) -> None:
+            commands = Commands(subparsers, parents=[common_options()])
+            for _ in self._each("vrx_add_commands", commands=commands):
+                pass
+
+        return [add]
+
+    def verify_problems(self, run_dir: Path) -> list[str]:
+        problems: list[str] = []
+        for _, found in self._each("vrx_verify_run", run_dir=run_dir):
+            problems.extend(found or ())
+        return problems
+
+    def demo(self, parent: Path) -> list[str]:
+        lines: list[str] = []
+        for _, found in self._each("vrx_demo", parent=parent):
+            lines.extend(found or ())
+        return lines
+
+    def hooks_of(self, name: str) -> list[str]:
+        plugin = self.pm.get_plugin(name)
+        if plugin is None:
+            return []
+        return sorted(h.name for h in self.pm.get_hookcallers(plugin) or ())
+
+    def version_of(self, name: str) -> str:
+        info = self.infos.get(name)
+        return info.version if info else "?"
+
+    def bind(self, args: argparse.Namespace) -> None:
+        """Give command handlers access to the loaded plugins."""
+        args.plugins = self
+        args.pm_registry = lambda: self.registry
+        args.plugin_verify_problems = self.verify_problems
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every command accepts; they are read before parsing, to load plugins."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("plugins")
+    g.add_argument(
+        "-p",
+        dest="plugin_opts",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="load plugin module NAME, or block a plugin with -p no:NAME (repeatable)",
+    )
+    g.add_argument(
+        "--plugins-dir",
+        dest="plugin_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="load every *.py in DIR as a plugin (also $VRX_PLUGINS_DIR)",
+    )
+    return p
+
+
+def _import(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise UsageError(f"cannot import plugin module {name!r}: {exc}") from None
+
+
+def _import_file(name: str, path: Path) -> ModuleType:
+    mod_name = f"vrx_plugins_dir.{name}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load plugin file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[mod_name]
+        raise PluginError(f"{type(exc).__name__}: {exc}", plugin=name, hook=f"import {path}") from exc
+    return module

@@ -1,0 +1,87 @@
+"""Human and JSON renderings of events and plugins for the CLI (``vrx events``, ``vrx plugins``, tail)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from vrx_core.derive import ReplayContext
+from vrx_core.events import AnyEvent, UnknownEvent
+from vrx_core.framing import nonfinite_marker
+
+if TYPE_CHECKING:
+    from vrx_core.plugins import PluginSet
+
+_ENVELOPE = ("seq", "t", "type")
+
+
+def event_tag(ev: AnyEvent) -> str:
+    return ev.type if isinstance(ev, UnknownEvent) else str(type(ev).__struct_config__.tag)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return nonfinite_marker(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def event_dict(ev: AnyEvent) -> dict[str, Any]:
+    """The event as a flat JSON object: seq, t, type, then its fields (non-finite floats as strings)."""
+    if isinstance(ev, UnknownEvent):
+        fields: dict[str, Any] = dict(ev.data)
+    else:
+        fields = {f: getattr(ev, f) for f in ev.__struct_fields__ if f not in ("seq", "t")}
+        fields = msgspec.to_builtins(fields)
+    return {"seq": ev.seq, "t": ev.t, "type": event_tag(ev), **_jsonable(fields)}
+
+
+def event_json_line(ev: AnyEvent) -> str:
+    return msgspec.json.encode(event_dict(ev)).decode() + "\n"
+
+
+def clock(t: float) -> str:
+    """UTC wall time of an event, to the millisecond."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1000):03d}Z"
+
+
+def _short(value: Any) -> str:
+    text = msgspec.json.encode(_jsonable(value)).decode() if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def event_row(ev: AnyEvent) -> str:
+    """One table row: seq, UTC time, kind, then key=value pairs."""
+    d = event_dict(ev)
+    rest = " ".join(f"{k}={_short(v)}" for k, v in d.items() if k not in _ENVELOPE and v is not None)
+    return f"{ev.seq:>8}  {clock(ev.t)}  {d['type']:<16} {rest}\n"
+
+
+def plugin_rows(plugins: PluginSet) -> list[dict[str, Any]]:
+    """name, version, source, hooks, kinds registered and consumed, for each loaded plugin."""
+    ctx = ReplayContext(run_dir=None, out_dir=None, registry=plugins.registry)
+    consumes = {name: d.consumes for name, d in plugins.derivers(ctx)}
+    rows = []
+    for name, info in sorted(plugins.infos.items()):
+        plugin = plugins.pm.get_plugin(name)
+        kinds_fn = getattr(plugin, "vrx_event_kinds", None)
+        registers = sorted(str(k.__struct_config__.tag) for k in (kinds_fn() if callable(kinds_fn) else []) or [])
+        c = consumes.get(name, frozenset())
+        rows.append(
+            {
+                "name": name,
+                "version": info.version,
+                "source": info.source,
+                "module": info.module,
+                "hooks": plugins.hooks_of(name),
+                "registers": registers,
+                "consumes": None if c is None else sorted(c),
+            }
+        )
+    return rows

@@ -1,0 +1,111 @@
+"""``vrx verify``: check a run's log (framing, checksums, dense seq, sync points, run end).
+
+The verdict is one of ``OK`` (exit 0), ``INCOMPLETE`` (exit 3: no run end, or only crash residue
+after the durable point) and ``CORRUPT`` (exit 65). Every problem is listed, not just the first:
+the log is read in salvage mode and each bad line is skipped and reported.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vrx_core.errors import ExitCode
+from vrx_core.events import EventRegistry
+from vrx_core.reader import LOG_NAME, LogReader, Problem, ReadReport
+
+_RESIDUE_KINDS = frozenset({"crc", "framing", "json", "utf8", "too_long"})
+
+
+@dataclass
+class Verdict:
+    """The outcome of a verification: status word, exit code, and everything found."""
+
+    path: Path
+    status: str
+    exit_code: ExitCode
+    report: ReadReport
+    corrupt: list[Problem] = field(default_factory=list)
+    residue: list[Problem] = field(default_factory=list)
+    #: Problems contributed by plugins (for example the bundle manifest check).
+    extra: list[str] = field(default_factory=list)
+
+    def headline(self) -> str:
+        r = self.report
+        base = f"{self.status}: {self.path}: {r.lines} committed lines"
+        if r.last_seq >= 0:
+            base += f", seq 0..{r.last_seq}"
+        if self.status == "CORRUPT":
+            n = len(self.corrupt) + len(self.extra)
+            return f"{base}; {n} problem{'s' if n != 1 else ''}"
+        if self.status == "INCOMPLETE":
+            why = "crash residue after the durable point" if self.residue else "no run_end (crashed or still running)"
+            return f"{base}; {why}"
+        return f"{base}; complete (run_end status {r.run_end.status if r.run_end else '?'})"
+
+    def lines(self) -> list[str]:
+        out = [self.headline()]
+        out += [p.render(self.path) for p in self.corrupt]
+        out += [p.render(self.path) + " [crash residue]" for p in self.residue]
+        out += self.extra
+        r = self.report
+        if r.torn_tail_bytes:
+            out.append(
+                f"{self.path}: note: {r.torn_tail_bytes} uncommitted bytes after the last newline"
+                " (a write in progress or torn by a crash; not part of the log)"
+            )
+        for kind, n in sorted(r.unknown.items()):
+            out.append(f"{self.path}: note: {n} event(s) of unknown kind {kind!r} kept (plugin not installed?)")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "path": os.fspath(self.path),
+            "status": self.status,
+            "exit_code": int(self.exit_code),
+            "lines": r.lines,
+            "last_seq": r.last_seq,
+            "complete": r.complete,
+            "durable_upto": r.durable_upto,
+            "torn_tail_bytes": r.torn_tail_bytes,
+            "problems": [
+                {"kind": p.kind, "line": p.line, "offset": p.offset, "message": p.message, "residue": p in self.residue}
+                for p in [*self.corrupt, *self.residue]
+            ],
+            "extra": self.extra,
+            "unknown_kinds": dict(sorted(r.unknown.items())),
+        }
+
+
+def verify_log(run_dir: str | os.PathLike[str], registry: EventRegistry | None = None) -> Verdict:
+    """Read the whole log in salvage mode and classify what was found.
+
+    Raises NoSuchRun (66) and NewerFormat (78); everything else becomes part of the verdict.
+    """
+    path = Path(run_dir)
+    log = path / LOG_NAME if path.is_dir() else path
+    reader = LogReader(log, mode="salvage", registry=registry)
+    for _ in reader:
+        pass
+    r = reader.report
+    durable = r.durable_upto
+    corrupt = [p for p in r.problems if p.kind not in _RESIDUE_KINDS or p.line == 1 or p.offset < durable]
+    residue = [p for p in r.problems if p not in corrupt]
+    if corrupt:
+        status, code = "CORRUPT", ExitCode.DATAERR
+    elif residue or not r.complete:
+        status, code = "INCOMPLETE", ExitCode.INCOMPLETE
+    else:
+        status, code = "OK", ExitCode.OK
+    return Verdict(path=log, status=status, exit_code=code, report=r, corrupt=corrupt, residue=residue)
+
+
+def add_problems(verdict: Verdict, problems: list[str]) -> None:
+    """Fold extra problems (from plugins) into the verdict: any one makes the run CORRUPT."""
+    if not problems:
+        return
+    verdict.extra.extend(problems)
+    verdict.status, verdict.exit_code = "CORRUPT", ExitCode.DATAERR
