@@ -24,7 +24,7 @@ Handler = Callable[[argparse.Namespace], int]
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with ExitCode.USAGE and a one-line message."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
 
@@ -65,8 +65,8 @@ def _add_ingest(sub: Any) -> None:
         help="append events given as JSON lines (from a file or stdin)",
         description=(
             "Append events to RUN_DIR from JSON lines, one object per line with a `type` and the "
-            "kind's fields, e.g. {\"type\":\"metric\",\"name\":\"loss\",\"value\":0.25,\"step\":3}. "
-            "Non-finite floats are written as \"NaN\", \"Infinity\", \"-Infinity\". Each line is "
+            'kind\'s fields, e.g. {"type":"metric","name":"loss","value":0.25,"step":3}. '
+            'Non-finite floats are written as "NaN", "Infinity", "-Infinity". Each line is '
             "validated against the registered kinds; a bad line is reported as FILE:LINE: message "
             "and nothing of it is written; good lines are recorded as they arrive. The run is "
             "created if missing, resumed otherwise, and ended at end of input unless --no-end. "
@@ -75,9 +75,13 @@ def _add_ingest(sub: Any) -> None:
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="JSON lines file, or - for stdin (default)")
+    p.add_argument(
+        "file", metavar="FILE", nargs="?", default="-", help="JSON lines file, or - for stdin (default)"
+    )
     p.add_argument("--no-end", action="store_true", help="leave the run open (no run_end) for later appends")
-    p.add_argument("--takeover", action="store_true", help="take the writer lock from a holder known to be dead")
+    p.add_argument(
+        "--takeover", action="store_true", help="take the writer lock from a holder known to be dead"
+    )
     p.set_defaults(handler=cmd_ingest)
 
 
@@ -92,7 +96,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             stream = open(args.file, "rb")  # noqa: SIM115 - closed below, stdin must not be
         except OSError as exc:
             raise VrxError(f"cannot read input: {exc.strerror}", path=args.file) from None
-        stream.__class__  # keep mypy quiet about the union
         source = args.file
     try:
         rec = Recorder(args.run_dir, takeover=args.takeover, registry=args.pm_registry())
@@ -134,9 +137,14 @@ def _add_replay(sub: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="write derived files here instead of RUN_DIR")
     p.add_argument("--check", action="store_true", help="compare a fresh replay with the files on disk")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--strict", action="store_const", dest="mode", const="strict", help="any anomaly is an error")
     mode.add_argument(
-        "--salvage", action="store_const", dest="mode", const="salvage",
+        "--strict", action="store_const", dest="mode", const="strict", help="any anomaly is an error"
+    )
+    mode.add_argument(
+        "--salvage",
+        action="store_const",
+        dest="mode",
+        const="salvage",
         help="skip damaged lines anywhere, list them, and mark the outputs salvaged",
     )
     p.set_defaults(handler=cmd_replay, mode="recover")
@@ -155,7 +163,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise_on_drift(drifts)
         if result.failures:
             return int(ExitCode.SOFTWARE)
-        print(f"no drift: {len(result.files) + 1} derived file(s) match a fresh replay of {result.report.lines} lines")
+        print(
+            f"no drift: {len(result.files) + 1} derived file(s) match a fresh replay"
+            f" of {result.report.lines} lines"
+        )
         return int(ExitCode.OK)
     result = replay(args.run_dir, args.plugins, out_dir=args.out, mode=args.mode)
     r = result.report
@@ -188,7 +199,15 @@ def _add_events(sub: Any) -> None:
         parents=[common_options()],
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--type", "-t", dest="types", action="append", default=[], metavar="T", help="only events of kind T (repeatable)")
+    p.add_argument(
+        "--type",
+        "-t",
+        dest="types",
+        action="append",
+        default=[],
+        metavar="T",
+        help="only events of kind T (repeatable)",
+    )
     p.add_argument("--since-seq", type=int, default=0, metavar="N", help="only events with seq >= N")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=cmd_events)
@@ -213,7 +232,10 @@ def _add_plugins(sub: Any) -> None:
     p = sub.add_parser(
         "plugins",
         help="list loaded plugins: version, source, hooks, event kinds",
-        description="List every loaded plugin with its version, source, hooks, and the event kinds it registers and consumes.",
+        description=(
+            "List every loaded plugin with its version, source, hooks, and the event kinds it "
+            "registers and consumes."
+        ),
         parents=[common_options()],
     )
     p.add_argument("--json", action="store_true", help="print a JSON array")
@@ -243,7 +265,10 @@ def _add_demo(sub: Any) -> None:
         "demo",
         parents=[common_options()],
         help="record a small demo run, verify it, and show what was recorded and derived",
-        description="Record a demo training run under OUT, verify its log, replay it through the plugins, and print a summary.",
+        description=(
+            "Record a demo training run under OUT, verify its log, replay it through the plugins, "
+            "and print a summary."
+        ),
     )
     p.add_argument("--out", default="runs", help="parent directory of the demo run (default: runs)")
     p.set_defaults(handler=cmd_demo)
@@ -265,7 +290,9 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
         epilog="Exit codes and formats: docs/cli.md, docs/log-format.md.",
     )
     parser.add_argument("--version", action="version", version=f"vrx {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics on stderr (-vv for debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more diagnostics on stderr (-vv for debug)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

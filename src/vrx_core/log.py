@@ -156,9 +156,7 @@ class Recorder:
         self._mkdir()
         self._lock: WriterLock = acquire(self.run_dir, self._identity(run_id), takeover=takeover)
         try:
-            if self.path.exists() and self.path.stat().st_size > 0:
-                self._resume()
-            else:
+            if not (self.path.exists() and self.path.stat().st_size > 0 and self._resume()):
                 self._create(run_id or self.run_dir.resolve().name, name)
         except BaseException:
             self._abandon()
@@ -276,7 +274,8 @@ class Recorder:
         except OSError as exc:
             raise CannotCreate(f"cannot sync run directory: {exc.strerror}", path=self.run_dir) from None
 
-    def _resume(self) -> None:
+    def _resume(self) -> bool:
+        """Continue an existing log; False if it holds no committed line (then it was emptied)."""
         reader = LogReader(self.path, mode="recover", registry=self.registry)
         try:
             for _ in reader:
@@ -289,6 +288,10 @@ class Recorder:
                 offset=exc.offset,
             ) from None
         report = reader.report
+        if report.lines == 0:
+            # Killed while writing the very first line: nothing was committed. Keep the fragment.
+            self._cut_tail(0, self.path.stat().st_size)
+            return False
         if report.run_start is None:
             raise CorruptLog("log has no readable run_start line; refusing to append", path=self.path, line=1)
         self._run_id = report.run_start.run_id
@@ -311,6 +314,7 @@ class Recorder:
         self._fsync_locked(force_line=False)
         if previous is not None:
             diagnostics.get_logger().warning("recovered a stale writer lock", run=str(self.run_dir), previous=previous)
+        return True
 
     def _cut_tail(self, keep: int, size: int) -> str:
         """Copy the bytes after the last valid line beside the log, then cut them off."""

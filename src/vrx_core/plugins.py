@@ -158,7 +158,9 @@ class PluginSet:
         try:
             obj = ep.load()
         except Exception as exc:
-            raise PluginError(f"cannot load: {type(exc).__name__}: {exc}", plugin=ep.name, hook="load") from None
+            raise PluginError(
+                f"cannot load: {type(exc).__name__}: {exc}", plugin=ep.name, hook="load"
+            ) from None
         dist = ep.dist
         dist_name = dist.metadata["Name"] if dist is not None else "?"
         version = dist.version if dist is not None else "?"
@@ -178,12 +180,18 @@ class PluginSet:
         if self.pm.is_blocked(name):
             return
         if name in self.infos:
-            raise PluginError(f"a plugin named {name!r} is already loaded from {self.infos[name].source}", plugin=name, hook="load")
+            raise PluginError(
+                f"a plugin named {name!r} is already loaded from {self.infos[name].source}",
+                plugin=name,
+                hook="load",
+            )
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(str(exc), plugin=name, hook="register") from None
-        ver = version or str(getattr(obj, "__version__", None) or (__version__ if source == "built-in" else "0"))
+        ver = version or str(
+            getattr(obj, "__version__", None) or (__version__ if source == "built-in" else "0")
+        )
         module = getattr(obj, "__name__", type(obj).__name__)
         self.infos[name] = PluginInfo(name=name, version=ver, source=source, module=module)
 

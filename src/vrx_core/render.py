@@ -71,7 +71,9 @@ def plugin_rows(plugins: PluginSet) -> list[dict[str, Any]]:
     for name, info in sorted(plugins.infos.items()):
         plugin = plugins.pm.get_plugin(name)
         kinds_fn = getattr(plugin, "vrx_event_kinds", None)
-        registers = sorted(str(k.__struct_config__.tag) for k in (kinds_fn() if callable(kinds_fn) else []) or [])
+        registers = sorted(
+            str(k.__struct_config__.tag) for k in (kinds_fn() if callable(kinds_fn) else []) or []
+        )
         c = consumes.get(name, frozenset())
         rows.append(
             {

@@ -133,7 +133,9 @@ class Replayer:
                 continue
             for rel, data in sorted(out.files.items()):
                 if rel in written:
-                    self._fail(name, "finish", None, ValueError(f"{rel} was already written by {written[rel]}"))
+                    self._fail(
+                        name, "finish", None, ValueError(f"{rel} was already written by {written[rel]}")
+                    )
                     break
                 atomic_write(out_dir / rel, data)
                 written[rel] = name
@@ -151,7 +153,8 @@ class Replayer:
                 for rel, plugin in sorted(written.items())
             },
             "failures": [
-                {"plugin": f.plugin, "hook": f.hook, "seq": f.seq, "message": f.message} for f in self.failures
+                {"plugin": f.plugin, "hook": f.hook, "seq": f.seq, "message": f.message}
+                for f in self.failures
             ],
         }
 
@@ -165,7 +168,9 @@ def _log_provenance(report: ReadReport) -> dict[str, Any]:
         "complete": report.complete,
         "mode": report.mode,
         "salvaged": report.salvaged,
-        "residue": None if report.residue is None else {"line": report.residue.line, "offset": report.residue.offset},
+        "residue": None
+        if report.residue is None
+        else {"line": report.residue.line, "offset": report.residue.offset},
         "skipped_lines": [{"line": p.line, "offset": p.offset, "kind": p.kind} for p in report.problems],
         "unknown_kinds": dict(sorted(report.unknown.items())),
     }
@@ -205,7 +210,9 @@ class Drift:
     diff: list[str] = field(default_factory=list)
 
 
-def check(run_dir: str | os.PathLike[str], plugins: PluginSet, *, mode: Mode = "recover") -> tuple[ReplayResult, list[Drift]]:
+def check(
+    run_dir: str | os.PathLike[str], plugins: PluginSet, *, mode: Mode = "recover"
+) -> tuple[ReplayResult, list[Drift]]:
     """Recompute into a temporary directory and compare with what is on disk."""
     src = Path(run_dir)
     tmp = Path(tempfile.mkdtemp(prefix="vrx-check-"))
@@ -219,7 +226,9 @@ def check(run_dir: str | os.PathLike[str], plugins: PluginSet, *, mode: Mode = "
                 drifts.append(drift)
         for rel in _previously_derived(src):
             if rel not in result.files and rel != PROVENANCE:
-                drifts.append(Drift(rel, "on disk but not derived by this replay (plugin missing or blocked?)"))
+                drifts.append(
+                    Drift(rel, "on disk but not derived by this replay (plugin missing or blocked?)")
+                )
         return result, drifts
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

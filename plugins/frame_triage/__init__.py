@@ -1,0 +1,1 @@
+"""Frame triage: a deterministic simulated camera, labops-compatible metrics and bundle formats."""

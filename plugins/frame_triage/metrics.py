@@ -1,0 +1,296 @@
+"""Frame metrics with the exact semantics of labops ``src/metrics/fps.cpp`` (triage_bundle.md, ORIGINS 4.5).
+
+Numeric choices that make results bit-identical to the C++ implementation:
+
+* Timestamps are integer epoch nanoseconds (the C++ ``system_clock`` resolution on Linux).
+* The rolling window compares full-resolution timestamps: a received frame counts for the
+  sample ending at ``end`` when ``end - window <= ts <= end`` (inclusive at both ends).
+* ``window_end_ms`` is ``duration_cast<milliseconds>``: nanoseconds divided by 10**6 truncated
+  toward zero (floor for post-1970 timestamps, toward zero before 1970).
+* Intervals are ``duration_cast<microseconds>`` of non-negative deltas (truncation), as floats.
+* Means are a left-to-right double sum over the *sorted* samples (``std::accumulate`` after
+  ``std::sort``), not ``math.fsum`` and not ``sum()``, whose float algorithm changed in 3.12.
+* p95 is nearest-rank: ``sorted[ceil(0.95 * N) - 1]`` with ``0.95 * N`` computed in doubles.
+
+The batch function and the incremental accumulator share one core, so their results are equal
+for the same multiset of frames whatever the arrival order.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from bisect import bisect_left, insort
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial, reduce
+from typing import NamedTuple
+
+from .sim import Frame
+
+NS_PER_US = 1_000
+NS_PER_MS = 1_000_000
+DEFAULT_ROLLING_WINDOW_MS = 1_000
+
+FrameLike = Frame | tuple[int, bool]
+"""A simulated/parsed frame, or a bare ``(ts_ns, dropped)`` pair."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimingStats:
+    """min/avg/p95 of one sample set; all zero with ``sample_count == 0`` when it is empty."""
+
+    sample_count: int = 0
+    min_us: float = 0.0
+    avg_us: float = 0.0
+    p95_us: float = 0.0
+
+
+class RollingSample(NamedTuple):
+    """One rolling-FPS sample, ending at a received frame."""
+
+    window_end_ms: int
+    frames_in_window: int
+    fps: float
+
+
+@dataclass(frozen=True, slots=True)
+class TriageMetrics:
+    """Everything metrics.csv and metrics.json carry.
+
+    Rolling samples are stored as two parallel int tuples (not one record per sample) because a
+    long run has one sample per received frame; use ``rolling_samples()`` for records.
+    """
+
+    avg_window_ms: int
+    rolling_window_ms: int
+    frames_total: int
+    received_frames_total: int
+    dropped_frames_total: int
+    drop_rate_percent: float
+    avg_fps: float
+    inter_frame_interval_us: TimingStats
+    inter_frame_jitter_us: TimingStats
+    rolling_window_end_ms: tuple[int, ...]
+    rolling_frames_in_window: tuple[int, ...]
+
+    def rolling_fps_values(self) -> list[float]:
+        """``frames_in_window / (rolling_window_ms / 1000.0)`` per sample, as the C++ computes it."""
+        seconds = self.rolling_window_ms / 1000.0
+        return [count / seconds for count in self.rolling_frames_in_window]
+
+    def rolling_samples(self) -> list[RollingSample]:
+        """The rolling samples as records, in ascending timestamp order."""
+        return list(
+            map(
+                RollingSample._make,
+                zip(
+                    self.rolling_window_end_ms,
+                    self.rolling_frames_in_window,
+                    self.rolling_fps_values(),
+                    strict=True,
+                ),
+            )
+        )
+
+
+def compute_metrics(
+    frames: Iterable[FrameLike],
+    avg_window_ms: int,
+    rolling_window_ms: int = DEFAULT_ROLLING_WINDOW_MS,
+) -> TriageMetrics:
+    """Metrics of a batch of frames in any order (frames or ``(ts_ns, dropped)`` pairs).
+
+    ``avg_window_ms`` is the scenario duration, not the observed span (ORIGINS 4.5).
+    """
+    received, frames_total = split_received(frames)
+    return metrics_from_received(received, frames_total, avg_window_ms, rolling_window_ms)
+
+
+def split_received(frames: Iterable[FrameLike]) -> tuple[list[int], int]:
+    """Received timestamps (input order) and the total frame count, type-checking every sample."""
+    received: list[int] = []
+    append = received.append
+    total = 0
+    for frame in frames:
+        ts_ns, dropped = _unpack(frame)
+        total += 1
+        if not dropped:
+            append(ts_ns)
+    return received, total
+
+
+def _unpack(frame: FrameLike) -> tuple[int, bool]:
+    """``(ts_ns, dropped)`` of one sample; bools and floats as timestamps are errors, not data."""
+    if isinstance(frame, Frame):
+        ts_ns, dropped = frame.ts_ns, frame.dropped
+    else:
+        ts_ns, dropped = frame
+    if type(ts_ns) is not int:
+        raise TypeError(f"frame timestamp must be an int of nanoseconds, got {type(ts_ns).__name__}")
+    if type(dropped) is not bool:
+        raise TypeError(f"frame dropped flag must be a bool, got {type(dropped).__name__}")
+    return ts_ns, dropped
+
+
+def metrics_from_received(
+    received_ts_ns: Iterable[int],
+    frames_total: int,
+    avg_window_ms: int,
+    rolling_window_ms: int = DEFAULT_ROLLING_WINDOW_MS,
+) -> TriageMetrics:
+    """The shared core: metrics from received timestamps (any order) and the total frame count."""
+    _check_window("avg_window_ms", avg_window_ms)
+    _check_window("rolling_window_ms", rolling_window_ms)
+    timestamps = sorted(received_ts_ns)
+    received = len(timestamps)
+    if frames_total < received:
+        raise ValueError(f"frames_total {frames_total} is below the received count {received}")
+    dropped = frames_total - received
+    drop_rate = float(dropped) * 100.0 / float(frames_total) if frames_total > 0 else 0.0
+    ends_ms, counts = rolling_counts(timestamps, rolling_window_ms)
+    interval, jitter = timing_stats(timestamps)
+    return TriageMetrics(
+        avg_window_ms=avg_window_ms,
+        rolling_window_ms=rolling_window_ms,
+        frames_total=frames_total,
+        received_frames_total=received,
+        dropped_frames_total=dropped,
+        drop_rate_percent=drop_rate,
+        avg_fps=float(received) / (avg_window_ms / 1000.0),
+        inter_frame_interval_us=interval,
+        inter_frame_jitter_us=jitter,
+        rolling_window_end_ms=ends_ms,
+        rolling_frames_in_window=counts,
+    )
+
+
+def _check_window(name: str, value: int) -> None:
+    """Windows must be positive ints: the C++ refuses them otherwise and the formulas divide."""
+    if type(value) is not int:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be greater than 0, got {value}")
+
+
+def rolling_counts(sorted_ts_ns: list[int], rolling_window_ms: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per received frame: window end in epoch ms and the frames in ``[end - window, end]``.
+
+    The C++ two-pointer scan stops at the first timestamp ``>= end - window``; on sorted input
+    that is exactly ``bisect_left``, which runs in C and keeps this pass well under 1 us/frame.
+    """
+    window_ns = rolling_window_ms * NS_PER_MS
+    starts = [ts - window_ns for ts in sorted_ts_ns]
+    lefts = map(partial(bisect_left, sorted_ts_ns), starts)
+    counts = tuple(right - left + 1 for right, left in enumerate(lefts))
+    return epoch_ms_many(sorted_ts_ns), counts
+
+
+def epoch_ms(ts_ns: int) -> int:
+    """``duration_cast<milliseconds>`` of an epoch-ns timestamp: truncation toward zero."""
+    return ts_ns // NS_PER_MS if ts_ns >= 0 else -(-ts_ns // NS_PER_MS)
+
+
+def epoch_ms_many(sorted_ts_ns: list[int]) -> tuple[int, ...]:
+    """``epoch_ms`` of sorted timestamps, with a floor-division fast path for post-1970 runs."""
+    if not sorted_ts_ns or sorted_ts_ns[0] >= 0:
+        return tuple(ts // NS_PER_MS for ts in sorted_ts_ns)
+    return tuple(map(epoch_ms, sorted_ts_ns))
+
+
+def timing_stats(sorted_ts_ns: list[int]) -> tuple[TimingStats, TimingStats]:
+    """Interval and jitter statistics; both empty with fewer than two received frames."""
+    if len(sorted_ts_ns) < 2:
+        return TimingStats(), TimingStats()
+    deltas_us = sorted((b - a) // NS_PER_US for a, b in zip(sorted_ts_ns, sorted_ts_ns[1:]))
+    intervals = [float(d) for d in deltas_us]
+    interval = stats_of_sorted(intervals)
+    mean = interval.avg_us
+    # |x - mean| over ascending x is a descending then an ascending run: timsort merges it in O(n).
+    jitter = sorted([abs(x - mean) for x in intervals])
+    return interval, stats_of_sorted(jitter)
+
+
+def stats_of_sorted(values: list[float]) -> TimingStats:
+    """min, sequential-sum mean and nearest-rank p95 of an ascending, non-empty sample list."""
+    count = len(values)
+    total = reduce(operator.add, values, 0.0)
+    rank = math.ceil(0.95 * count)
+    index = rank - 1 if rank > 0 else 0
+    return TimingStats(sample_count=count, min_us=values[0], avg_us=total / count, p95_us=values[index])
+
+
+@dataclass(frozen=True, slots=True)
+class TriageSnapshot:
+    """Cheap live view of a stream in progress (no sort, no percentiles)."""
+
+    frames_total: int
+    received_frames_total: int
+    dropped_frames_total: int
+    drop_rate_percent: float
+    current_fps: float  # received frames in [latest - window, latest] per second
+    latest_ts_ns: int | None  # newest received timestamp seen, None before the first
+
+
+class TriageAccumulator:
+    """Incremental form of ``compute_metrics`` for frames arriving one at a time, in any order.
+
+    ``add`` is O(log w) where w is the number of frames in the current rolling window, so a live
+    display can call ``snapshot`` after every frame; ``result`` runs the batch core on everything
+    seen and therefore equals ``compute_metrics`` on the same frames.
+    """
+
+    __slots__ = ("_frames_total", "_latest", "_received", "_recent", "_window_ns", "rolling_window_ms")
+
+    def __init__(self, rolling_window_ms: int = DEFAULT_ROLLING_WINDOW_MS) -> None:
+        _check_window("rolling_window_ms", rolling_window_ms)
+        self.rolling_window_ms = rolling_window_ms
+        self._window_ns = rolling_window_ms * NS_PER_MS
+        self._received: list[int] = []
+        self._recent: list[int] = []  # sorted received timestamps >= latest - window
+        self._frames_total = 0
+        self._latest: int | None = None
+
+    def add(self, frame: FrameLike) -> None:
+        """Record one frame (a Frame or a ``(ts_ns, dropped)`` pair)."""
+        ts_ns, dropped = _unpack(frame)
+        self._frames_total += 1
+        if dropped:
+            return
+        self._received.append(ts_ns)
+        self._track_recent(ts_ns)
+
+    def add_many(self, frames: Iterable[FrameLike]) -> None:
+        """Record several frames; same effect as calling ``add`` on each."""
+        for frame in frames:
+            self.add(frame)
+
+    def _track_recent(self, ts_ns: int) -> None:
+        """Keep ``_recent`` = received timestamps inside the window that ends at the newest one."""
+        latest = self._latest
+        if latest is None or ts_ns > latest:
+            self._latest = latest = ts_ns
+            self._recent.append(ts_ns)
+            cutoff = bisect_left(self._recent, latest - self._window_ns)
+            if cutoff:
+                del self._recent[:cutoff]
+        elif ts_ns >= latest - self._window_ns:
+            insort(self._recent, ts_ns)
+
+    def snapshot(self) -> TriageSnapshot:
+        """Counts, drop rate and the rolling FPS ending at the newest received frame."""
+        total = self._frames_total
+        received = len(self._received)
+        dropped = total - received
+        return TriageSnapshot(
+            frames_total=total,
+            received_frames_total=received,
+            dropped_frames_total=dropped,
+            drop_rate_percent=float(dropped) * 100.0 / float(total) if total > 0 else 0.0,
+            current_fps=len(self._recent) / (self.rolling_window_ms / 1000.0),
+            latest_ts_ns=self._latest,
+        )
+
+    def result(self, avg_window_ms: int) -> TriageMetrics:
+        """Full metrics of every frame added so far (sorting makes arrival order irrelevant)."""
+        return metrics_from_received(self._received, self._frames_total, avg_window_ms, self.rolling_window_ms)
