@@ -20,9 +20,8 @@ class EmaBest(Deriver):
         self.state: dict[str, dict[str, Any]] = {}
 
     def on_event(self, event: Metric) -> None:  # type: ignore[override]
-        s = self.state.setdefault(
-            event.name, {"ema": event.value, "best": event.value, "best_step": event.step, "n": 0}
-        )
+        first = {"ema": event.value, "best": event.value, "best_step": event.step, "n": 0}
+        s = self.state.setdefault(event.name, first)
         s["ema"] += ALPHA * (event.value - s["ema"])
         s["n"] += 1
         if event.value < s["best"] or math.isnan(s["best"]):

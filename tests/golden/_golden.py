@@ -1,0 +1,43 @@
+"""Shared by the golden test and regen.py: replay one golden case into a directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from vrx_core.plugins import PluginSet, Selection
+from vrx_core.replay import replay
+from vrx_core.testing import read_files
+
+GOLDEN = Path(__file__).resolve().parent
+ROOT = GOLDEN.parents[1]
+INPUTS = {"events.jsonl", "case.json"}
+
+
+def cases() -> list[Path]:
+    return sorted(p for p in GOLDEN.iterdir() if (p / "case.json").exists())
+
+
+def plugins_for(case: Path) -> PluginSet:
+    spec = json.loads((case / "case.json").read_text())
+    only = spec.get("load")
+    return PluginSet.load(
+        Selection(
+            dirs=[ROOT / d for d in spec.get("plugins_dirs", [])],
+            only=set(only) if only is not None else None,
+        )
+    )
+
+
+def derive(case: Path, workdir: Path) -> dict[str, bytes]:
+    """Copy the case's inputs into ``workdir``, replay there, return every derived file."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in INPUTS:
+        shutil.copyfile(case / name, workdir / name)
+    replay(workdir, plugins_for(case))
+    return {k: v for k, v in read_files(workdir).items() if k not in INPUTS}
+
+
+def expected(case: Path) -> dict[str, bytes]:
+    return {k: v for k, v in read_files(case).items() if k not in INPUTS and k != "README.md"}
