@@ -4,7 +4,10 @@ Numeric choices that make results bit-identical to the C++ implementation:
 
 * Timestamps are integer epoch nanoseconds (the C++ ``system_clock`` resolution on Linux).
 * The rolling window compares full-resolution timestamps: a received frame counts for the
-  sample ending at ``end`` when ``end - window <= ts <= end`` (inclusive at both ends).
+  sample ending at ``end`` when ``end - window <= ts <= end`` (inclusive at both ends) *and* it
+  sorts at or before the sample's own frame. That second clause only matters for duplicate
+  timestamps: like the C++ two-pointer scan over indices, the first of two equal timestamps
+  does not count the second one.
 * ``window_end_ms`` is ``duration_cast<milliseconds>``: nanoseconds divided by 10**6 truncated
   toward zero (floor for post-1970 timestamps, toward zero before 1970).
 * Intervals are ``duration_cast<microseconds>`` of non-negative deltas (truncation), as floats.
@@ -24,6 +27,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial, reduce
+from itertools import pairwise
 from typing import NamedTuple
 
 from .sim import Frame
@@ -173,7 +177,9 @@ def _check_window(name: str, value: int) -> None:
         raise ValueError(f"{name} must be greater than 0, got {value}")
 
 
-def rolling_counts(sorted_ts_ns: list[int], rolling_window_ms: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def rolling_counts(
+    sorted_ts_ns: list[int], rolling_window_ms: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per received frame: window end in epoch ms and the frames in ``[end - window, end]``.
 
     The C++ two-pointer scan stops at the first timestamp ``>= end - window``; on sorted input
@@ -202,7 +208,7 @@ def timing_stats(sorted_ts_ns: list[int]) -> tuple[TimingStats, TimingStats]:
     """Interval and jitter statistics; both empty with fewer than two received frames."""
     if len(sorted_ts_ns) < 2:
         return TimingStats(), TimingStats()
-    deltas_us = sorted((b - a) // NS_PER_US for a, b in zip(sorted_ts_ns, sorted_ts_ns[1:]))
+    deltas_us = sorted((b - a) // NS_PER_US for a, b in pairwise(sorted_ts_ns))
     intervals = [float(d) for d in deltas_us]
     interval = stats_of_sorted(intervals)
     mean = interval.avg_us
@@ -293,4 +299,6 @@ class TriageAccumulator:
 
     def result(self, avg_window_ms: int) -> TriageMetrics:
         """Full metrics of every frame added so far (sorting makes arrival order irrelevant)."""
-        return metrics_from_received(self._received, self._frames_total, avg_window_ms, self.rolling_window_ms)
+        return metrics_from_received(
+            self._received, self._frames_total, avg_window_ms, self.rolling_window_ms
+        )

@@ -70,7 +70,7 @@ def test_every_event_reaches_consume_all_derivers(tmp_path: Path) -> None:
     run = metrics_run(tmp_path)
     result = replay(run, ps)
     counts = json.loads((run / "counts.json").read_text())
-    assert counts == {"run_start": 1, "metric": 5, "run_end": 1}
+    assert counts == {"run_start": 1, "metric": 5, "sync": 1, "run_end": 1}
     assert result.files == {"counts.json": "count"}
     assert result.exit_code == 0
 
@@ -195,7 +195,7 @@ def test_provenance_names_plugin_version_log_hash_and_last_seq(tmp_path: Path) -
         == hashlib.sha256((run / "counts.json").read_bytes()).hexdigest()
     )
     assert prov["log"]["sha256"] == hashlib.sha256((run / "events.jsonl").read_bytes()).hexdigest()
-    assert prov["log"]["last_seq"] == 6 and prov["log"]["complete"] is True
+    assert prov["log"]["last_seq"] == 7 and prov["log"]["complete"] is True
 
 
 def test_check_reports_drift(tmp_path: Path) -> None:
