@@ -260,7 +260,7 @@ class PluginSet:
 
     def demo(self, parent: Path) -> list[str]:
         lines: list[str] = []
-        for _, found in self._each("vrx_demo", parent=parent):
+        for _, found in self._each("vrx_demo", parent=parent, plugins=self):
             lines.extend(found or ())
         return lines
 

@@ -53,6 +53,8 @@ class ReplayResult:
     report: ReadReport
     files: dict[str, str] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    #: Each plugin's snapshot after ``finish``: its final derived values, for printing.
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -200,7 +202,14 @@ def replay(
     written = replayer.finish(out, versions)
     provenance = {**replayer.provenance, "log": _log_provenance(reader.report)}
     atomic_write(out / PROVENANCE, canonical_json(provenance))
-    return ReplayResult(out_dir=out, report=reader.report, files=written, failures=list(replayer.failures))
+    snapshots = replayer.snapshots()
+    return ReplayResult(
+        out_dir=out,
+        report=reader.report,
+        files=written,
+        failures=list(replayer.failures),
+        snapshots=snapshots,
+    )
 
 
 @dataclass

@@ -27,7 +27,7 @@ from vrx_plugins.frame_triage.scenario import (
 )
 from vrx_plugins.frame_triage.sim import SimConfig
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
+EXAMPLES = Path(__file__).resolve().parents[2] / "plugins" / "frame_triage" / "scenarios"
 STARTERS = {
     "sim_baseline": (10000, 30, 1, 0, 0, 0, 0, 0, (29.0, 1.0, 40000.0, 1000.0)),
     "dropped_frames": (1200, 25, 777, 350, 4, 15, 2, 3, (15.0, 80.0, 80000.0, 30000.0)),

@@ -1,0 +1,206 @@
+"""``vrx triage validate|run|import``: the capture-triage commands.
+
+Exit codes: 0 valid / all thresholds pass; 1 invalid scenario or failed run; 2 usage;
+30 the run completed but a threshold failed; 65 an imported bundle is malformed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vrx_core.errors import ExitCode, UsageError, VrxError
+from vrx_core.plugins import Commands, PluginSet
+from vrx_core.replay import replay
+
+from .backends import CameraBackend
+from .capture import ScenarioInput, new_run_dir, record_capture, record_import
+from .labops import LabopsFormatError, load_labops_bundle
+from .scenario import ScenarioError, load_scenario, validate_scenario
+
+PLUGIN = "frame_triage"
+
+
+class TriageFailed(VrxError):
+    """A triage command could not complete (exit 1)."""
+
+    exit_code = ExitCode.FAILED
+
+
+def add_commands(commands: Commands) -> None:
+    p = commands.add(
+        "triage",
+        help="camera frame-capture triage: validate scenarios, run captures, import labops bundles",
+        description=(
+            "Record camera captures as vrx runs and derive the triage bundle (scenario.json, run.json, "
+            "metrics.csv, metrics.json, bundle_manifest.json, summary.md). Exit codes: 0 valid / all "
+            "thresholds pass; 1 invalid scenario or failed run; 2 usage; 30 a threshold failed; "
+            "65 malformed bundle."
+        ),
+        handler=lambda args: _usage(p),
+    )
+    sub = p.add_subparsers(dest="triage_command", metavar="SUBCOMMAND")
+    v = sub.add_parser(
+        "validate",
+        help="check a scenario file against the schema",
+        description="Validate SCENARIO.json; list every problem as <dotted.path>: <message>. "
+        "Exit 0 valid, 1 invalid, 2 usage.",
+    )
+    v.add_argument("scenario", metavar="SCENARIO.json")
+    v.set_defaults(handler=cmd_validate)
+    r = sub.add_parser(
+        "run",
+        help="run a capture from a scenario and derive its bundle",
+        description="Validate SCENARIO.json, record the stream as events into <out>/<run_id>/events.jsonl "
+        "and "
+        "derive the bundle. Exit 0 all thresholds pass, 30 a threshold failed, 1 failed run, 2 usage.",
+    )
+    r.add_argument("scenario", metavar="SCENARIO.json")
+    r.add_argument("--out", default="out", help="parent directory of the bundle (default: out)")
+    r.add_argument("--run-id", help="bundle directory name (default: run-<epoch ms>; never reused)")
+    r.add_argument(
+        "--realtime", action="store_true", help="pace frames at the scenario fps so `vrx tail` can watch"
+    )
+    r.add_argument("--backend", default="sim", help="camera backend (default: sim; plugins add more)")
+    r.set_defaults(handler=cmd_run)
+    i = sub.add_parser(
+        "import",
+        help="convert a labops bundle into a vrx run and recompute its metrics",
+        description="Read BUNDLE_DIR/events.jsonl (plus run.json and scenario.json when present) written by "
+        "the "
+        "original labops tool, record it as a vrx run under <out>/<run_id>, and derive the bundle with "
+        "today's metric code. labops timestamps have millisecond resolution, so intervals and jitter of an "
+        "imported run are multiples of 1000 us.",
+    )
+    i.add_argument("bundle", metavar="BUNDLE_DIR")
+    i.add_argument("--out", default="out", help="parent directory of the new run (default: out)")
+    i.add_argument("--run-id", help="run directory name (default: the bundle's run id)")
+    i.set_defaults(handler=cmd_import)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return int(ExitCode.USAGE)
+
+
+def _load(path: str) -> ScenarioInput:
+    try:
+        raw, doc = load_scenario(path)
+    except ScenarioError as exc:
+        raise TriageFailed(str(exc)) from None
+    return ScenarioInput(raw=raw, doc=doc, source_name=Path(path).stem)
+
+
+def _print_issues(path: str, doc: Any) -> bool:
+    issues = validate_scenario(doc)
+    if issues:
+        print(f"invalid scenario: {path}")
+        for issue in issues:
+            print(f"  - {issue}")
+    return not issues
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario)
+    if not _print_issues(args.scenario, scenario.doc):
+        return int(ExitCode.FAILED)
+    print(f"valid: {args.scenario}")
+    return int(ExitCode.OK)
+
+
+def _backend(plugins: PluginSet, name: str) -> CameraBackend:
+    found: dict[str, CameraBackend] = {}
+    for result in plugins.pm.hook.vrx_triage_backends():
+        found.update(result or {})
+    if name not in found:
+        raise UsageError(f"unknown backend {name!r} (available: {', '.join(sorted(found))})")
+    return found[name]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    plugins: PluginSet = args.plugins
+    backend = _backend(plugins, args.backend)
+    scenario = _load(args.scenario)
+    if not _print_issues(args.scenario, scenario.doc):
+        return int(ExitCode.FAILED)
+    created_ns = time.time_ns()
+    try:
+        run_dir, run_id = new_run_dir(Path(args.out), args.run_id, created_ns)
+    except FileExistsError:
+        raise UsageError(
+            f"{Path(args.out) / args.run_id} already exists; bundles are never overwritten"
+        ) from None
+    print(f"run queued: {run_id} ({scenario.source_name}, backend {backend.name})")
+    n = record_capture(
+        run_dir,
+        run_id,
+        scenario,
+        backend,
+        created_ns=created_ns,
+        registry=plugins.registry,
+        realtime=args.realtime,
+    )
+    return _derive_and_report(run_dir, plugins, n)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    plugins: PluginSet = args.plugins
+    source = Path(args.bundle)
+    try:
+        bundle = load_labops_bundle(source)
+    except LabopsFormatError as exc:
+        raise VrxError(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise VrxError(f"{exc.filename}: no such file (a labops bundle needs events.jsonl)") from None
+    run_id = args.run_id or (bundle.run.run_id if bundle.run else None) or bundle.events.run_id or source.name
+    try:
+        run_dir, run_id = new_run_dir(Path(args.out), run_id, 0)
+    except FileExistsError:
+        raise UsageError(
+            f"{Path(args.out) / run_id} already exists; pass --run-id or another --out"
+        ) from None
+    try:
+        n = record_import(run_dir, run_id, bundle, source.resolve(), registry=plugins.registry)
+    except ValueError as exc:
+        raise VrxError(f"{source}: {exc}") from None
+    print(f"imported {n} frames from {source} (labops timestamps: millisecond resolution)")
+    return _derive_and_report(run_dir, plugins, n)
+
+
+def _derive_and_report(run_dir: Path, plugins: PluginSet, frames: int) -> int:
+    result = replay(run_dir, plugins)
+    for f in result.failures:
+        print(f"vrx: {f.render()}", file=sys.stderr)
+    snap = result.snapshots.get(PLUGIN, {})
+    print(f"bundle: {run_dir}")
+    for rel in sorted([*result.files, "events.jsonl"]):
+        print(f"artifact: {run_dir / rel}")
+    if not snap or "verdict" not in snap:
+        print("vrx: frame_triage derived nothing (plugin blocked?)", file=sys.stderr)
+        return int(ExitCode.FAILED)
+    _print_figures(snap)
+    if result.failures:
+        return int(ExitCode.FAILED)
+    return int(ExitCode.THRESHOLDS_FAILED if snap["verdict"] == "FAIL" else ExitCode.OK)
+
+
+def _print_figures(snap: dict[str, Any]) -> None:
+    print(f"fps: avg={snap['avg_fps']:.6f} current={snap['current_fps']:.6f}")
+    print(f"drops: total={snap['dropped_frames_total']} rate_percent={snap['drop_rate_percent']:.6f}")
+    print(
+        f"timing_us: interval_p95={snap['inter_frame_interval_p95_us']:.6f} "
+        f"jitter_p95={snap['inter_frame_jitter_p95_us']:.6f}"
+    )
+    print(
+        f"frames: total={snap['frames_total']} received={snap['received_frames_total']} "
+        f"dropped={snap['dropped_frames_total']}"
+    )
+    for t in snap["thresholds"]:
+        print(
+            f"threshold: {t['name']} {t['op']} {t['limit']}: actual {t['actual']:.6f} "
+            f"{'PASS' if t['passed'] else 'FAIL'}"
+        )
+    print(f"verdict: {snap['verdict']}")
