@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _golden import GOLDEN, cases, derive, expected  # noqa: E402
+from _golden import GOLDEN, cases, derive, expected
 
 
 def main(names: list[str]) -> None:
