@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vrx_core.errors import ExitCode, UsageError, VrxError
+from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
 from vrx_core.plugins import Commands, PluginSet
 from vrx_core.replay import replay
 
@@ -28,6 +28,12 @@ class TriageFailed(VrxError):
     """A triage command could not complete (exit 1)."""
 
     exit_code = ExitCode.FAILED
+
+
+class BundleInvalid(VrxError):
+    """An imported labops bundle is malformed (exit 65)."""
+
+    exit_code = ExitCode.DATAERR
 
 
 def add_commands(commands: Commands) -> None:
@@ -152,9 +158,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         bundle = load_labops_bundle(source)
     except LabopsFormatError as exc:
-        raise VrxError(str(exc)) from None
+        raise BundleInvalid(str(exc)) from None
     except FileNotFoundError as exc:
-        raise VrxError(f"{exc.filename}: no such file (a labops bundle needs events.jsonl)") from None
+        raise NoSuchRun(f"{exc.filename}: no such file (a labops bundle needs events.jsonl)") from None
     run_id = args.run_id or (bundle.run.run_id if bundle.run else None) or bundle.events.run_id or source.name
     try:
         run_dir, run_id = new_run_dir(Path(args.out), run_id, 0)
@@ -165,7 +171,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         n = record_import(run_dir, run_id, bundle, source.resolve(), registry=plugins.registry)
     except ValueError as exc:
-        raise VrxError(f"{source}: {exc}") from None
+        raise BundleInvalid(f"{source}: {exc}") from None
     print(f"imported {n} frames from {source} (labops timestamps: millisecond resolution)")
     return _derive_and_report(run_dir, plugins, n)
 
