@@ -7,10 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from vrx_core.events import Event
-from vrx_core.plugins import PluginSet, Selection
-from vrx_core.testing import PluginContract, read_files
 from vrx_plugins import frame_triage
 from vrx_plugins.frame_triage.events import (
     TriageFrame,
@@ -18,6 +14,10 @@ from vrx_plugins.frame_triage.events import (
     TriageStreamStarted,
     TriageStreamStopped,
 )
+
+from vrx_core.events import Event
+from vrx_core.plugins import PluginSet, Selection
+from vrx_core.testing import PluginContract, read_files
 
 SCENARIOS = Path(frame_triage.__file__).resolve().parent / "scenarios"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "labops_bundle"
@@ -57,7 +57,7 @@ def test_run_writes_bundle_and_passes(cli, tmp_path: Path) -> None:
     assert r.code == 0, r.err
     (run_dir,) = tmp_path.iterdir()
     assert run_dir.name.startswith("run-") and run_dir.name[4:].isdigit()
-    assert BUNDLE_FILES <= {p.name for p in run_dir.iterdir()}
+    assert {p.name for p in run_dir.iterdir()} >= BUNDLE_FILES
     assert (run_dir / "scenario.json").read_bytes() == (SCENARIOS / "trigger_roi.json").read_bytes()
     assert "verdict: PASS" in r.out and "frames: total=300 received=300 dropped=0" in r.out
     assert cli("verify", str(run_dir)).code == 0

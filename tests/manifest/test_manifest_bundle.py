@@ -1,4 +1,4 @@
-"""bundle_manifest.json on every run, and vrx verify's manifest checks (missing, extra, resized, changed, hostile)."""
+"""bundle_manifest.json on every run, and the manifest checks of vrx verify (missing, extra, resized, hostile)."""
 
 from __future__ import annotations
 
