@@ -1,4 +1,4 @@
-"""bundle_manifest.json on every run, and the manifest checks of vrx verify (missing, extra, resized, hostile)."""
+"""bundle_manifest.json on every run, and the manifest checks of vrx verify (missing, extra, hostile)."""
 
 from __future__ import annotations
 
