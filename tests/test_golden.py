@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))
 
-from _golden import cases, derive, expected  # noqa: E402
+from _golden import cases, derive, expected
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda p: p.name)

@@ -73,8 +73,9 @@ def metrics_csv(m: TriageMetrics) -> bytes:
         f"drops_total,,,{m.frames_total},{m.dropped_frames_total}",
         f"drop_rate_percent,,,{m.frames_total},{fixed6(m.drop_rate_percent)}",
     ]
+    fps = _fps_texts(m)
     lines.extend(
-        f"rolling_fps,{end},{window},{count},{count / seconds:.6f}"
+        f"rolling_fps,{end},{window},{count},{fps[count]}"
         for end, count in zip(m.rolling_window_end_ms, m.rolling_frames_in_window, strict=True)
     )
     lines.extend(_timing_rows("inter_frame_interval", m.inter_frame_interval_us))
@@ -90,11 +91,17 @@ def _timing_object(stats: TimingStats) -> str:
     )
 
 
+def _fps_texts(m: TriageMetrics) -> dict[int, str]:
+    """Formatted fps per distinct window count: a run has few distinct counts and many rows."""
+    seconds = m.rolling_window_ms / 1000.0
+    return {count: f"{count / seconds:.6f}" for count in set(m.rolling_frames_in_window)}
+
+
 def metrics_json(m: TriageMetrics) -> bytes:
     """metrics.json in the hand-written labops layout (see the module docstring)."""
-    seconds = m.rolling_window_ms / 1000.0
+    fps = _fps_texts(m)
     rolling = ",".join(
-        f'{{"window_end_ms":{end},"frames_in_window":{count},"fps":{count / seconds:.6f}}}'
+        f'{{"window_end_ms":{end},"frames_in_window":{count},"fps":{fps[count]}}}'
         for end, count in zip(m.rolling_window_end_ms, m.rolling_frames_in_window, strict=True)
     )
     body = ",\n".join(
