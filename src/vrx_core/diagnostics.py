@@ -23,6 +23,22 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _state: dict[str, Any] = {"logger": None, "level": None}
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the time, and never lets a diagnostic raise.
+
+    A recorder must not fail because its diagnostics stream was closed or swapped (pytest's
+    capture, a daemonized job): losing a warning is better than losing the run.
+    """
+
+    def msg(self, message: str) -> None:
+        try:
+            print(message, file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
+    log = debug = info = warn = warning = error = err = critical = fatal = exception = failure = msg
+
+
 def configure(level: str | None = None, *, json: bool | None = None) -> None:
     """(Re)build vrx's logger. ``level`` defaults to ``$VRX_LOG_LEVEL`` or ``warning``."""
     name = (level or os.environ.get("VRX_LOG_LEVEL") or "warning").lower()
@@ -32,7 +48,7 @@ def configure(level: str | None = None, *, json: bool | None = None) -> None:
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
     )
     _state["logger"] = structlog.wrap_logger(
-        structlog.PrintLogger(sys.stderr),
+        _Stderr(),
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         processors=[
             structlog.processors.add_log_level,

@@ -129,6 +129,9 @@ class Recorder:
     ) -> None:
         if durability not in DURABILITY_MODES:
             raise ValueError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
+        if not 0 < max_line_bytes <= MAX_LINE_BYTES:
+            # Readers (replay, verify, resume) reject longer lines: never write what cannot be read.
+            raise ValueError(f"max_line_bytes must be in 1..{MAX_LINE_BYTES} (the reader's limit)")
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOG_NAME
         self.durability: Durability = durability
@@ -204,9 +207,12 @@ class Recorder:
         with self._mutex:
             if self._closed:
                 return
-            self._closed = True
             try:
                 if self._failed is None:
+                    # run_end is written before its own fsync, so it vouches for nothing: first make
+                    # everything durable and say so in a sync line, which a reader can trust.
+                    self._fsync_locked(force_line=True)
+                    self._closed = True
                     end = RunEnd(
                         status=status,
                         count=self._seq,
@@ -214,9 +220,17 @@ class Recorder:
                         sha256=self._sha.hexdigest(),
                         error=error,
                     )
+                    end_at = self._offset
                     self._append_event(end, internal=True)
-                    self._fsync_locked(force_line=False)
+                    try:
+                        self._fsync_locked(force_line=False)
+                    except RecorderIOError:
+                        # run_end may not be durable: take back its claim that the run ended cleanly.
+                        with contextlib.suppress(OSError):
+                            self._fs.ftruncate(self._fd, end_at)
+                        raise
             finally:
+                self._closed = True
                 self._abandon()
 
     def __enter__(self) -> Recorder:
@@ -300,8 +314,8 @@ class Recorder:
         self._seq = report.last_seq + 1
         self._offset = report.valid_end
         size = self.path.stat().st_size
+        self._open_log()  # first: where the log cannot be written, fail before changing anything
         torn_file = self._cut_tail(report.valid_end, size) if size > report.valid_end else None
-        self._open_log()
         previous = self._lock.previous
         resumed = Resumed(
             writer=self._writer(report.epochs + 1),

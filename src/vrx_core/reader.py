@@ -5,8 +5,8 @@ Modes (after RocksDB's recovery modes):
 * ``strict``: any anomaly is an error (:class:`CorruptLog`).
 * ``recover`` (default): damage *after the durable point* is crash residue, reported and not
   read; damage before it is corruption. The durable point is the largest ``durable_upto`` of any
-  valid ``sync`` line (or the start of any valid ``run_end``) in the file, looking past the damage,
-  because after a power loss valid pages can follow a lost one.
+  valid ``sync`` line in the file, looking past the damage, because after a power loss valid pages
+  can follow a lost one. (Not ``run_end``: it is written before its fsync, so it proves nothing.)
 * ``salvage``: skip bad lines anywhere, list them, and mark the result ``salvaged``.
 
 The reader never writes: it needs no write access to the run directory.
@@ -63,7 +63,7 @@ class ReadReport:
     run_end: RunEnd | None = None
     #: True when the last accepted record is a checked ``run_end``.
     complete: bool = False
-    #: Largest durable offset vouched for by a valid sync/run_end line seen so far.
+    #: Largest durable offset vouched for by a valid sync line seen so far.
     durable_upto: int = 0
     #: Offset just past the last accepted line: where a resumed writer appends.
     valid_end: int = 0
@@ -121,8 +121,15 @@ class LineChecker:
         if env is None:
             raise _LineProblem("framing", "line does not start with the {seq, t, v, type} envelope")
         seq = int(env.group(1))
-        if self.skipped and self.expect_seq < seq <= self.expect_seq + self.skipped:
-            self.expect_seq = seq  # the skipped bad lines account for the gap
+        if seq > self.expect_seq and self.report.mode == "salvage":
+            # Resynchronise on a valid line ahead of the expected seq. A gap right after skipped
+            # bad lines is theirs (one bad line may have swallowed several, e.g. a lost newline);
+            # any other gap means lost lines: report it once instead of failing every later line.
+            if not self.skipped:
+                gap = f"seq jumps from {self.expect_seq - 1} to {seq}: lines missing"
+                self.report.problems.append(Problem("seq", self.line_no + 1, self.offset, gap))
+            self.report.salvaged = True
+            self.expect_seq = seq
         if seq != self.expect_seq:
             if seq < self.expect_seq:
                 raise _LineProblem("seq", f"seq {seq} repeats or goes back (expected {self.expect_seq})")
@@ -149,7 +156,6 @@ class LineChecker:
             self._check_chain(event.count, event.sha256, "run_end")
             if event.bytes_before != self.offset:
                 raise _LineProblem("hash", f"run_end says {event.bytes_before} bytes precede it, found {self.offset}")
-            self.report.durable_upto = max(self.report.durable_upto, self.offset)
         return event
 
     def _check_chain(self, count: int, digest: str, kind: str) -> None:
@@ -336,7 +342,11 @@ class LogReader:
 
 
 def _durable_point(fd: int, start: int, report: ReadReport) -> int:
-    """Largest offset vouched durable by any valid sync/run_end line at or after ``start``."""
+    """Largest offset vouched durable by any valid sync line at or after ``start``.
+
+    A sync line is written only after the fsync of everything before it, so it vouches for its
+    own start as well as for its ``durable_upto`` (the two are equal unless bytes were inserted).
+    """
     best = report.durable_upto
     for offset, line, _ in _iter_lines(fd, start, MAX_LINE_BYTES):
         if line is None:
@@ -347,16 +357,22 @@ def _durable_point(fd: int, start: int, report: ReadReport) -> int:
         env = ENVELOPE_RE.match(parts[0])
         if env is None:
             continue
-        tag = env.group(4)
-        if tag == b"run_end":
-            best = max(best, offset)
-        elif tag == b"sync":
+        if env.group(4) == b"sync":
             try:
                 sync = msgspec.json.decode(line, type=Sync, strict=False)
             except _DECODE_ERRORS:
                 continue
-            best = max(best, sync.durable_upto)
+            best = max(best, sync.durable_upto, offset)
     return best
+
+
+def durable_point(path: str | os.PathLike[str], report: ReadReport) -> int:
+    """Largest offset vouched durable by any CRC-valid sync line of the whole log."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _durable_point(fd, 0, report)
+    finally:
+        os.close(fd)
 
 
 def _is_residue(fd: int, problem: Problem, report: ReadReport) -> bool:

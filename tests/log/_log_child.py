@@ -17,7 +17,8 @@ Modes:
     error's class, exit code and message as one JSON line.
 
 ``hold RUN_DIR``
-    Open a Recorder on RUN_DIR, print ``ready``, keep emitting until stdin closes, then close.
+    Open a Recorder on RUN_DIR, print ``ready <pid>``, keep emitting until stdin closes, then
+    close. If the recorder cannot be opened, print the error as JSON and exit with its code.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class SelfKillFS(OsFS):
         return os.write(fd, data)
 
 
-def writer(run_dir: str, seed: int, big: bool, kill_at: int, fraction: float, ack_fd: int) -> None:
+def writer(run_dir: str, *, seed: int, big: bool, kill_at: int, fraction: float, ack_fd: int) -> None:
     fs = SelfKillFS(kill_at, fraction) if kill_at else None
     rec = Recorder(run_dir, fsync_every_n=5, fs=fs)
     os.write(ack_fd, b"0 -1\n")
@@ -71,7 +72,14 @@ def serve(ctl_fd: int, report_fd: int, ack_fd: int) -> None:
         pid = os.fork()
         if pid == 0:
             try:
-                writer(run_dir, int(seed), big == "1", int(kill_at), float(fraction), ack_fd)
+                writer(
+                    run_dir,
+                    seed=int(seed),
+                    big=big == "1",
+                    kill_at=int(kill_at),
+                    fraction=float(fraction),
+                    ack_fd=ack_fd,
+                )
             except BaseException:
                 os.write(report_fd, ("ERR " + traceback.format_exc().replace("\n", " | ") + "\n").encode())
             while True:  # never exit on our own: the parent kills us, so our pid cannot be reused
@@ -97,14 +105,28 @@ def fsize(run_dir: str, limit: int) -> None:
         except VrxError as exc2:
             after = type(exc2).__name__
         rec.close()
-        print(json.dumps({"error": type(exc).__name__, "exit_code": int(exc.exit_code), "message": str(exc),
-                          "acked": acked, "after": after}))
+        print(
+            json.dumps(
+                {
+                    "error": type(exc).__name__,
+                    "exit_code": int(exc.exit_code),
+                    "message": str(exc),
+                    "acked": acked,
+                    "after": after,
+                }
+            )
+        )
         return
     print(json.dumps({"error": None}))
 
 
 def hold(run_dir: str) -> None:
-    with Recorder(run_dir) as rec:
+    try:
+        rec = Recorder(run_dir)
+    except VrxError as exc:
+        print(json.dumps({"error": type(exc).__name__, "exit_code": int(exc.exit_code), "message": str(exc)}))
+        raise SystemExit(int(exc.exit_code)) from None
+    with rec:
         print(f"ready {os.getpid()}", flush=True)
         i = 0
         while not select.select([sys.stdin], [], [], 0.005)[0]:

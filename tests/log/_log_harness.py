@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -65,7 +64,8 @@ def write_log(
 
 
 def crash(rec: Recorder) -> None:
-    """Stop a recorder the way a kill would: no run_end, fd closed, lock left to be recovered."""
+    """Stop a recorder the way a kill would: no run_end, nothing more written, fd closed and the
+    lock released (the lock *file* of a killed writer is exercised by the SIGKILL tests)."""
     rec._stop.set()
     if rec._ticker is not None:
         rec._ticker.join()
@@ -109,11 +109,6 @@ def assert_verdict(run_dir: Path, status: str) -> Verdict:
     assert verdict.status == status, verdict.lines()
     assert verdict.exit_code == expected
     return verdict
-
-
-def copy_run(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst
 
 
 class FaultFS(OsFS):

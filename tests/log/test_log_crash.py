@@ -80,7 +80,7 @@ class ForkServer:
             buf += chunk
 
     def trial(
-        self, run_dir: Path, seed: int, big: bool, delay: float, kill_at: int = 0, fraction: float = 0.0
+        self, run_dir: Path, seed: int, big: bool, delay: float, *, kill_at: int = 0, fraction: float = 0.0
     ) -> tuple[int, list[tuple[int, int]]]:
         """Start a writer and SIGKILL it ``delay`` s after its recorder opened (or let it kill
         itself inside its ``kill_at``-th write); return its pid and its acks (seq, index)."""
@@ -179,7 +179,7 @@ def test_log_random_sigkill_loses_nothing_acknowledged(fork_server: ForkServer, 
         kill_at = rng.randrange(2, 40) if trial % 4 == 1 else 0
         fraction = rng.uniform(0.05, 1.0)
         delay = rng.uniform(0, 0.04 if big else 0.02)
-        pid, acks = fork_server.trial(run_dir, seed, big, delay, kill_at, fraction)
+        pid, acks = fork_server.trial(run_dir, seed, big, delay, kill_at=kill_at, fraction=fraction)
         assert acks[0] == (0, -1)
         torn = check_crashed_run(run_dir, acks, seed, big, pid)
         if kill_at:
