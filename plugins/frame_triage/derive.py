@@ -52,7 +52,7 @@ class TriageDeriver(Deriver):
 
     def on_event(self, event: AnyEvent) -> None:
         if isinstance(event, TriageFrame):
-            self.acc.add((event.ts_ns, event.dropped))
+            self.acc.add_sample(event.ts_ns, event.dropped)
             if self.latest_ts_ns is None or event.ts_ns > self.latest_ts_ns:
                 self.latest_ts_ns = event.ts_ns
         elif isinstance(event, TriageScenario):

@@ -66,7 +66,6 @@ def _timing_rows(name: str, stats: TimingStats) -> list[str]:
 def metrics_csv(m: TriageMetrics) -> bytes:
     """metrics.csv: fixed header, then avg, drops, rolling rows, interval and jitter rows."""
     window = m.rolling_window_ms
-    seconds = window / 1000.0
     lines = [
         CSV_HEADER,
         f"avg_fps,,{m.avg_window_ms},{m.received_frames_total},{fixed6(m.avg_fps)}",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import operator
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial, reduce
@@ -241,50 +241,63 @@ class TriageSnapshot:
 class TriageAccumulator:
     """Incremental form of ``compute_metrics`` for frames arriving one at a time, in any order.
 
-    ``add`` is O(log w) where w is the number of frames in the current rolling window, so a live
-    display can call ``snapshot`` after every frame; ``result`` runs the batch core on everything
-    seen and therefore equals ``compute_metrics`` on the same frames.
+    ``add`` only appends (replaying a long capture pays nothing per frame for the live view);
+    ``snapshot`` folds the frames added since the previous snapshot into the rolling window, so
+    each frame is sorted into it once. ``result`` runs the batch core on everything seen and
+    therefore equals ``compute_metrics`` on the same frames.
     """
 
-    __slots__ = ("_frames_total", "_latest", "_received", "_recent", "_window_ns", "rolling_window_ms")
+    __slots__ = (
+        "_frames_total",
+        "_latest",
+        "_received",
+        "_recent",
+        "_seen",
+        "_window_ns",
+        "rolling_window_ms",
+    )
 
     def __init__(self, rolling_window_ms: int = DEFAULT_ROLLING_WINDOW_MS) -> None:
         _check_window("rolling_window_ms", rolling_window_ms)
         self.rolling_window_ms = rolling_window_ms
         self._window_ns = rolling_window_ms * NS_PER_MS
         self._received: list[int] = []
-        self._recent: list[int] = []  # sorted received timestamps >= latest - window
+        self._recent: list[int] = []  # sorted received timestamps >= latest - window (as of _seen)
+        self._seen = 0  # how many of _received are folded into _recent and _latest
         self._frames_total = 0
         self._latest: int | None = None
 
     def add(self, frame: FrameLike) -> None:
         """Record one frame (a Frame or a ``(ts_ns, dropped)`` pair)."""
         ts_ns, dropped = _unpack(frame)
+        self.add_sample(ts_ns, dropped)
+
+    def add_sample(self, ts_ns: int, dropped: bool) -> None:
+        """Record one frame given as already-typed fields (e.g. a decoded event)."""
         self._frames_total += 1
-        if dropped:
-            return
-        self._received.append(ts_ns)
-        self._track_recent(ts_ns)
+        if not dropped:
+            self._received.append(ts_ns)
 
     def add_many(self, frames: Iterable[FrameLike]) -> None:
         """Record several frames; same effect as calling ``add`` on each."""
         for frame in frames:
             self.add(frame)
 
-    def _track_recent(self, ts_ns: int) -> None:
-        """Keep ``_recent`` = received timestamps inside the window that ends at the newest one."""
-        latest = self._latest
-        if latest is None or ts_ns > latest:
-            self._latest = latest = ts_ns
-            self._recent.append(ts_ns)
-            cutoff = bisect_left(self._recent, latest - self._window_ns)
-            if cutoff:
-                del self._recent[:cutoff]
-        elif ts_ns >= latest - self._window_ns:
-            insort(self._recent, ts_ns)
+    def _fold_recent(self) -> None:
+        """Bring ``_recent`` up to date: received timestamps inside the window ending at the newest."""
+        new = self._received[self._seen :]
+        if not new:
+            return
+        self._seen = len(self._received)
+        newest = max(new)
+        latest = newest if self._latest is None else max(self._latest, newest)
+        self._latest = latest
+        cutoff = latest - self._window_ns
+        self._recent = sorted(ts for ts in (*self._recent, *new) if ts >= cutoff)
 
     def snapshot(self) -> TriageSnapshot:
         """Counts, drop rate and the rolling FPS ending at the newest received frame."""
+        self._fold_recent()
         total = self._frames_total
         received = len(self._received)
         dropped = total - received

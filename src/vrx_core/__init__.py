@@ -14,6 +14,7 @@ from vrx_core.errors import ExitCode, VrxError
 from vrx_core.hookspecs import hookimpl
 from vrx_core.log import Recorder
 from vrx_core.reader import LogReader, read_events
+from vrx_core.tail import follow
 
 __all__ = [
     "DerivedFiles",
@@ -24,6 +25,7 @@ __all__ = [
     "ReplayContext",
     "VrxError",
     "__version__",
+    "follow",
     "hookimpl",
     "read_events",
     "structlog_processor",

@@ -17,6 +17,7 @@ import msgspec
 from vrx_core import __version__, diagnostics
 from vrx_core.errors import ExitCode, UsageError, VrxError
 from vrx_core.plugins import PluginSet, common_options
+from vrx_core.tail import add_tail_command
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -260,6 +261,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def _add_tail(sub: Any) -> None:
+    add_tail_command(sub)
+
+
 def _add_demo(sub: Any) -> None:
     p = sub.add_parser(
         "demo",
@@ -296,7 +301,16 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_verify, _add_ingest, _add_replay, _add_events, _add_plugins, _add_demo, *extra):
+    for add in (
+        _add_verify,
+        _add_ingest,
+        _add_replay,
+        _add_events,
+        _add_plugins,
+        _add_tail,
+        _add_demo,
+        *extra,
+    ):
         add(sub)
     return parser
 

@@ -7,6 +7,7 @@ otherwise, and quiet (warnings and errors only) unless ``-v``/``VRX_LOG_LEVEL`` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -31,10 +32,8 @@ class _Stderr:
     """
 
     def msg(self, message: str) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             print(message, file=sys.stderr, flush=True)
-        except (OSError, ValueError):
-            pass
 
     log = debug = info = warn = warning = error = err = critical = fatal = exception = failure = msg
 

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line (argparse's convention, kept for every subcommand)
     INCOMPLETE = 3  # clean, but the run has no run_end yet: crashed or still running
     THRESHOLDS_FAILED = 30  # triage: the run completed but a threshold failed
+    TIMEOUT = 124  # tail: --timeout ran out on a live run (GNU timeout's code)
     DATAERR = os.EX_DATAERR  # 65: corrupt log or invalid input data
     NOINPUT = os.EX_NOINPUT  # 66: no such run or file
     SOFTWARE = os.EX_SOFTWARE  # 70: a plugin raised

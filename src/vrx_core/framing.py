@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -45,7 +46,6 @@ ENVELOPE_RE: Final = re.compile(
     rb'\{"seq":(0|[1-9][0-9]{0,18}),"t":(-?[0-9][0-9.eE+-]{0,30}),"v":([1-9][0-9]{0,5}),'
     rb'"type":"([a-z][a-z0-9_.]{0,127})"[,}]'
 )
-CRC_RE: Final = re.compile(rb',"crc":"([0-9a-f]{8})"\}\Z')
 
 
 def crc_of(prefix: bytes, salt: int) -> int:
@@ -54,19 +54,26 @@ def crc_of(prefix: bytes, salt: int) -> int:
 
 def frame(seq: int, t: float, version: int, body: bytes, salt: int) -> bytes:
     """Wrap an encoded event body (``{"type":...}``) into a committed line."""
-    prefix = b'{"seq":%d,"t":%r,"v":%d,%s' % (seq, t, version, body[1:-1])
+    prefix = b'{"seq":%d,"t":%.6f,"v":%d,%s' % (seq, t, version, body[1:-1])
     return b'%s,"crc":"%08x"}\n' % (prefix, zlib.crc32(prefix, salt))
 
 
 def split_crc(line: bytes) -> tuple[bytes, int] | None:
     """Return (prefix, stored crc) of a line without its ``\\n``, or None if the suffix is malformed.
 
-    The hex is matched by a strict regex: ``int(x, 16)`` alone would accept spaces, ``_`` and ``+``.
+    The hex digits must be exactly 8 lowercase ones: ``int(x, 16)`` alone would also accept
+    spaces, ``_``, ``+`` and upper case, so the value is formatted back and compared.
     """
-    m = CRC_RE.search(line, len(line) - CRC_SUFFIX_LEN if len(line) >= CRC_SUFFIX_LEN else 0)
-    if m is None:
+    if line[-18:-10] != b',"crc":"' or line[-2:] != b'"}':
         return None
-    return line[: m.start()], int(m.group(1), 16)
+    digits = line[-10:-2]
+    try:
+        value = int(digits, 16)
+    except ValueError:
+        return None
+    if b"%08x" % value != digits:
+        return None
+    return line[:-18], value
 
 
 def nonfinite_marker(x: float) -> str:
@@ -137,9 +144,34 @@ class EventEncoder:
         self.max_depth = max_depth
         self._enc = msgspec.json.Encoder()
         self._checks: dict[type[Event], tuple[FieldCheck, ...]] = {}
+        self._fast: dict[type[Any], tuple[KindInfo, Callable[[Any], bool]] | None] = {}
 
     def encode(self, event: Event, *, internal: bool = False) -> tuple[KindInfo, bytes]:
         """Return the kind and the JSON body (``{"type":...,...}``) of ``event``."""
+        cls = event.__class__
+        fast = self._fast.get(cls, _UNSET)
+        if fast is _UNSET:
+            fast = self._fast[cls] = self._fast_spec(cls)
+        if fast is not None and fast[1](event):
+            return fast[0], self._encode_bytes(fast[0], event)
+        return self._encode_checked(event, internal)
+
+    def _fast_spec(self, cls: type[Any]) -> tuple[KindInfo, Callable[[Any], bool]] | None:
+        """For a user-emittable flat kind: per field, the exact classes that need no further check."""
+        if not (isinstance(cls, type) and issubclass(cls, Event)):
+            return None
+        info = self.registry.info_for(cls)
+        if not info.flat or info.tag in WRITER_KINDS:
+            return None
+        fields = []
+        for c in _checks_for(info):
+            exact = frozenset(t for t in c.types if t is not float) | ({bool} if c.allow_bool else set())
+            str_literals = frozenset(x for x in c.literals or () if isinstance(x, str)) or None
+            fields.append(_FastField(c.name, exact, float in c.types, str_literals))
+        return info, _compile_fast_check(tuple(fields))
+
+    def _encode_checked(self, event: Event, internal: bool) -> tuple[KindInfo, bytes]:
+        """The full path: every check with a precise error, non-finite floats, containers."""
         if isinstance(event, UnknownEvent):
             raise InvalidEvent(
                 f"cannot record an event of unknown kind {event.type!r}: install the plugin that defines it"
@@ -153,7 +185,9 @@ class EventEncoder:
             event = msgspec.structs.replace(event, seq=-1, t=0.0)
         if info.flat:
             self._check_flat(info, event)
-            if all(math.isfinite(getattr(event, f)) for f in info.float_fields if getattr(event, f) is not None):
+            if all(
+                math.isfinite(getattr(event, f)) for f in info.float_fields if getattr(event, f) is not None
+            ):
                 return info, self._encode_bytes(info, event)
         return info, self._encode_slow(info, event)
 
@@ -241,8 +275,44 @@ class EventEncoder:
         )
 
 
+class _FastField(NamedTuple):
+    name: str
+    exact: frozenset[type]
+    float_ok: bool
+    str_literals: frozenset[str] | None
+
+
+_UNSET: Any = object()
+
+
+def _compile_fast_check(fields: tuple[_FastField, ...]) -> Callable[[Any], bool]:
+    """Build ``check(event) -> bool``: True when every field has an exactly expected class (finite
+    if float) and seq/t are unset, so the event can be encoded without the full validation.
+
+    This is the per-event hot path of ``emit``; the check is generated as straight-line code
+    because a generic loop over fields costs several times more. Anything unusual (a subclass of
+    str, a non-finite float, a literal outside its set, a re-emitted event) returns False and takes
+    the full path, which raises the precise error.
+    """
+    env: dict[str, Any] = {"isfinite": math.isfinite}
+    lines = ["def check(ev):", "    if ev.seq != -1 or ev.t != 0.0: return False"]
+    for i, f in enumerate(fields):
+        env[f"E{i}"], env[f"L{i}"] = f.exact, f.str_literals
+        lines += [f"    v = ev.{f.name}", "    c = v.__class__", "    if c is float:"]
+        lines.append("        if not isfinite(v): return False" if f.float_ok else "        return False")
+        lines.append(f"    elif c not in E{i}: return False")
+        if f.str_literals is not None:
+            lines.append(f"    elif c is str and v not in L{i}: return False")
+    lines.append("    return True")
+    exec(compile("\n".join(lines), f"<vrx fast check {len(fields)} fields>", "exec"), env)
+    check: Callable[[Any], bool] = env["check"]
+    return check
+
+
 def _expected(c: FieldCheck) -> str:
-    names = [("null" if t is type(None) else t.__name__) for t in c.types if t is not int or float not in c.types]
+    names = [
+        ("null" if t is type(None) else t.__name__) for t in c.types if t is not int or float not in c.types
+    ]
     if c.literals:
         names += [repr(x) for x in sorted(c.literals, key=repr)]
     return " | ".join(names)
@@ -269,7 +339,7 @@ def _find_bad_str(obj: Any, path: str = "$") -> str:
     if isinstance(obj, dict):
         for k, v in obj.items():
             for cand, p in ((k, f"{path}.<key {k!r}>"), (v, f"{path}.{k}")):
-                found = _find_bad_str(cand, p if cand is v else p)
+                found = _find_bad_str(cand, p)
                 if found:
                     return found
     elif isinstance(obj, list | tuple):

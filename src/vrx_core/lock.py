@@ -73,7 +73,9 @@ class WriterLock:
 
 def _describe(holder: dict[str, Any]) -> str:
     since = holder.get("since")
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, int | float) else "?"
+    when = (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, int | float) else "?"
+    )
     return f"host={holder.get('host', '?')}, pid={holder.get('pid', '?')}, since {when}"
 
 

@@ -41,7 +41,11 @@ class Verdict:
             n = len(self.corrupt) + len(self.extra)
             return f"{base}; {n} problem{'s' if n != 1 else ''}"
         if self.status == "INCOMPLETE":
-            why = "crash residue after the durable point" if self.residue else "no run_end (crashed or still running)"
+            why = (
+                "crash residue after the durable point"
+                if self.residue
+                else "no run_end (crashed or still running)"
+            )
             return f"{base}; {why}"
         return f"{base}; complete (run_end status {r.run_end.status if r.run_end else '?'})"
 
@@ -57,7 +61,9 @@ class Verdict:
                 " (a write in progress or torn by a crash; not part of the log)"
             )
         for kind, n in sorted(r.unknown.items()):
-            out.append(f"{self.path}: note: {n} event(s) of unknown kind {kind!r} kept (plugin not installed?)")
+            out.append(
+                f"{self.path}: note: {n} event(s) of unknown kind {kind!r} kept (plugin not installed?)"
+            )
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -72,7 +78,13 @@ class Verdict:
             "durable_upto": r.durable_upto,
             "torn_tail_bytes": r.torn_tail_bytes,
             "problems": [
-                {"kind": p.kind, "line": p.line, "offset": p.offset, "message": p.message, "residue": p in self.residue}
+                {
+                    "kind": p.kind,
+                    "line": p.line,
+                    "offset": p.offset,
+                    "message": p.message,
+                    "residue": p in self.residue,
+                }
                 for p in [*self.corrupt, *self.residue]
             ],
             "extra": self.extra,
