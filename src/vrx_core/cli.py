@@ -17,7 +17,7 @@ import msgspec
 from vrx_core import __version__, diagnostics
 from vrx_core.errors import ExitCode, UsageError, VrxError
 from vrx_core.plugins import PluginSet, common_options
-from vrx_core.tail import add_tail_command
+from vrx_core.tail_cli import add_tail_command
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -13,7 +13,7 @@ from vrx_core.derive import ReplayContext
 from vrx_core.plugins import PluginSet, Selection
 from vrx_core.reader import LogReader
 from vrx_core.replay import Replayer, replay
-from vrx_core.tail import Snapshot, _json_safe, follow
+from vrx_core.tail import Snapshot, follow, json_safe
 
 
 def _plugins() -> PluginSet:
@@ -58,7 +58,7 @@ def test_cli_json_snapshots_equal_full_replay(tmp_path: Path) -> None:
     assert w.wait() == 0
     assert t.wait() == 0, t.stderr
     snaps = [o for o in json_lines(t.seen) if o["kind"] == "snapshot"]
-    assert snaps and snaps[-1]["plugins"] == _json_safe(_full(run))
+    assert snaps and snaps[-1]["plugins"] == json_safe(_full(run))
 
 
 def test_failing_plugin_is_reported_and_the_tail_goes_on(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import vrx_core.tail as tail_mod
 from vrx_core.cli import build_parser
 from vrx_core.events import Log, Metric
 from vrx_core.render import event_json_line
-from vrx_core.tail import Follower, Notice, TailState, follow, fs_type, is_network_fs, render_view
+from vrx_core.tail import Follower, Notice, follow, fs_type, is_network_fs
+from vrx_core.tail_cli import TailState, render_view
 
 MOUNTS = """\
 /dev/vda / ext4 rw,relatime 0 0
