@@ -24,13 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from vrx_plugins.frame_triage.backends import SimBackend
-from vrx_plugins.frame_triage.capture import ScenarioInput, record_capture
-from vrx_plugins.manifest.fnv import COMPILED, fnv1a64_file
-
 from vrx_core.plugins import PluginSet, Selection
 from vrx_core.reader import LogReader
 from vrx_core.replay import replay
+from vrx_plugins.frame_triage.backends import SimBackend
+from vrx_plugins.frame_triage.capture import ScenarioInput, record_capture
+from vrx_plugins.manifest.fnv import COMPILED, fnv1a64_file
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIO = {

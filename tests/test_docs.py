@@ -22,7 +22,10 @@ def test_every_event_kind_is_documented(doc: str, kinds: tuple[type, ...]) -> No
         assert re.search(rf"^## `{re.escape(tag)}`", text, re.M), f"{tag} missing from docs/{doc}"
 
 
-@pytest.mark.parametrize("command", ["verify", "ingest", "replay", "events", "plugins", "tail", "demo", "triage"])
+COMMANDS = ["verify", "ingest", "replay", "events", "plugins", "tail", "demo", "triage"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_and_is_in_cli_doc(cli, command: str) -> None:
     """`vrx COMMAND --help` exits 0 with a description, and docs/cli.md mentions the command."""
     r = cli(command, "--help")

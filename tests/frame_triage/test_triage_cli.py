@@ -7,6 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from vrx_core.events import Event
+from vrx_core.plugins import PluginSet, Selection
+from vrx_core.testing import PluginContract, read_files
 from vrx_plugins import frame_triage
 from vrx_plugins.frame_triage.events import (
     TriageFrame,
@@ -14,10 +18,6 @@ from vrx_plugins.frame_triage.events import (
     TriageStreamStarted,
     TriageStreamStopped,
 )
-
-from vrx_core.events import Event
-from vrx_core.plugins import PluginSet, Selection
-from vrx_core.testing import PluginContract, read_files
 
 SCENARIOS = Path(frame_triage.__file__).resolve().parent / "scenarios"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "labops_bundle"

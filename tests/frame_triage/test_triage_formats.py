@@ -7,6 +7,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vrx_plugins.frame_triage.formats import (
     ManifestEntry,
     bundle_manifest_json,

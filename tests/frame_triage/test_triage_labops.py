@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from vrx_plugins.frame_triage.formats import event_line, run_id_for, run_json
 from vrx_plugins.frame_triage.labops import (
     LabopsFormatError,

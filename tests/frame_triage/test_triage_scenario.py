@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vrx_plugins.frame_triage.metrics import compute_metrics
 from vrx_plugins.frame_triage.scenario import (
     OAAT_TARGETS,

@@ -7,6 +7,7 @@ from itertools import pairwise
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vrx_plugins.frame_triage.sim import (
     MASK64,
     Frame,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vrx_plugins.manifest.paths import (
     MAX_COMPONENT_BYTES,
     MemberNotFoundError,
