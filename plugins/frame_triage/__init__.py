@@ -67,7 +67,10 @@ def vrx_demo(parent: Path, plugins: PluginSet) -> list[str]:
         run_dir, run_id, scenario, backends.SimBackend(), created_ns=created, registry=plugins.registry
     )
     snap = replay(run_dir, plugins).snapshots.get("frame_triage", {})
-    lines = [f"simulated camera capture (dropped_frames scenario) -> {run_dir}"]
+    lines = [
+        f"simulated camera capture -> {run_dir}",
+        "  scenario dropped_frames: injected drops, jitter and reordering, so its thresholds fail",
+    ]
     lines += [
         f"  {t['name']} {t['op']} {t['limit']}: actual {t['actual']:.3f}  {'PASS' if t['passed'] else 'FAIL'}"
         for t in snap.get("thresholds", [])

@@ -66,6 +66,16 @@ def _pace(frames: Iterable[Frame], start_ns: int) -> Iterable[Frame]:
         yield frame
 
 
+def _record_frames(rec: Recorder, frames: Iterable[Frame]) -> tuple[int, int]:
+    """Emit one ``triage.frame`` per sample; return (total, received)."""
+    total = received = 0
+    for f in frames:
+        rec.emit(TriageFrame(frame_id=f.frame_id, ts_ns=f.ts_ns, size_bytes=f.size_bytes, dropped=f.dropped))
+        total += 1
+        received += not f.dropped
+    return total, received
+
+
 def record_capture(
     run_dir: Path,
     run_id: str,
@@ -100,13 +110,7 @@ def record_capture(
             )
         )
         frames = backend.frames(config, start_ns)
-        total = received = 0
-        for f in _pace(frames, start_ns) if realtime else frames:
-            rec.emit(
-                TriageFrame(frame_id=f.frame_id, ts_ns=f.ts_ns, size_bytes=f.size_bytes, dropped=f.dropped)
-            )
-            total += 1
-            received += not f.dropped
+        total, received = _record_frames(rec, _pace(frames, start_ns) if realtime else frames)
         rec.emit(
             TriageStreamStopped(
                 frames_total=total,
@@ -155,12 +159,8 @@ def record_import(
                 started_ns=started_ns,
             )
         )
-        for f in ev.frames:
-            rec.emit(
-                TriageFrame(frame_id=f.frame_id, ts_ns=f.ts_ns, size_bytes=f.size_bytes, dropped=f.dropped)
-            )
+        _, received = _record_frames(rec, ev.frames)
         stop = ev.stop
-        received = sum(not f.dropped for f in ev.frames)
         rec.emit(
             TriageStreamStopped(
                 frames_total=stop.frames_total if stop else len(ev.frames),
