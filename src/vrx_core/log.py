@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from vrx_core import __version__, diagnostics
+from vrx_core.artifacts import fsync_dir
 from vrx_core.errors import (
     CannotCreate,
     CorruptLog,
@@ -63,20 +64,6 @@ class OsFS:
     ftruncate = staticmethod(os.ftruncate)
     open = staticmethod(os.open)
     close = staticmethod(os.close)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # some file systems cannot fsync a directory
-            raise
-    finally:
-        os.close(fd)
 
 
 def _free_space(path: Path) -> str:
@@ -158,7 +145,8 @@ class Recorder:
         self._run_id = ""
 
         self._mkdir()
-        self._lock: WriterLock = acquire(self.run_dir, self._identity(run_id), takeover=takeover)
+        identity = self._identity(run_id or self.run_dir.resolve().name)
+        self._lock: WriterLock = acquire(self.run_dir, identity, takeover=takeover)
         try:
             if not (self.path.exists() and self.path.stat().st_size > 0 and self._resume()):
                 self._create(run_id or self.run_dir.resolve().name, name)
@@ -277,6 +265,13 @@ class Recorder:
 
     def _create(self, run_id: str, name: str | None) -> None:
         self._run_id = run_id
+        if self._lock.previous is not None:
+            # No log to record it in yet: a lock left by a process that died before writing one.
+            diagnostics.get_logger().warning(
+                "recovered a stale writer lock of a run that has no log yet",
+                run=str(self.run_dir),
+                previous=self._lock.previous,
+            )
         self._open_log()
         start = RunStart(
             run_id=run_id,
@@ -293,7 +288,7 @@ class Recorder:
 
     def _preflight_dir(self) -> None:
         try:
-            _fsync_dir(self.run_dir)
+            fsync_dir(self.run_dir)
         except OSError as exc:
             raise CannotCreate(f"cannot sync run directory: {exc.strerror}", path=self.run_dir) from None
 
@@ -360,7 +355,7 @@ class Recorder:
                 self._fs.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_dir(self.run_dir)
+            fsync_dir(self.run_dir)
         except OSError as exc:
             raise RecorderIOError(f"cannot cut the torn tail: {exc.strerror}", path=self.path) from None
         diagnostics.get_logger().warning(
