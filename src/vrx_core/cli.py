@@ -105,11 +105,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except BaseException:
             rec.close("error", "ingest interrupted")
             raise
-        if args.no_end:
-            rec._abandon()  # leave no run_end: the run stays open for later appends
-            rec._closed = True
-        else:
-            rec.close("ok")
+        rec.close("ok", end=not args.no_end)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()

@@ -194,8 +194,18 @@ class Recorder:
             self._check_open()
             self._fsync_locked(force_line=True)
 
-    def close(self, status: Literal["ok", "error", "interrupted"] = "ok", error: str | None = None) -> None:
-        """Write ``run_end``, fsync, release the lock. Idempotent."""
+    def close(
+        self,
+        status: Literal["ok", "error", "interrupted"] = "ok",
+        error: str | None = None,
+        *,
+        end: bool = True,
+    ) -> None:
+        """Write ``run_end``, fsync, release the lock. Idempotent.
+
+        ``end=False`` makes everything durable and releases the lock without a ``run_end``: the run
+        stays open (``vrx verify`` says INCOMPLETE) and a later writer resumes it.
+        """
         self._stop.set()
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join()
@@ -208,7 +218,9 @@ class Recorder:
                     # everything durable and say so in a sync line, which a reader can trust.
                     self._fsync_locked(force_line=True)
                     self._closed = True
-                    end = RunEnd(
+                    if not end:
+                        return
+                    run_end = RunEnd(
                         status=status,
                         count=self._seq,
                         bytes_before=self._offset,
@@ -216,7 +228,7 @@ class Recorder:
                         error=error,
                     )
                     end_at = self._offset
-                    self._append_event(end, internal=True)
+                    self._append_event(run_end, internal=True)
                     try:
                         self._fsync_locked(force_line=False)
                     except RecorderIOError:
