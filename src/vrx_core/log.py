@@ -5,7 +5,7 @@ Guarantees (docs/log-format.md, "Durability"):
 * ``emit`` returns only after the framed line reached the OS with one or more ``write`` calls
   (looping on short writes), so a SIGKILL loses nothing ``emit`` acknowledged and a tail sees only
   whole lines;
-* fsync in groups: by default every 1000 events or 2 s (whichever first), on run start, model
+* fsync in groups: by default every 10 000 events or 2 s (whichever first), on run start, model
   checkpoints, run end and ``sync()``; each fsync is followed by a ``sync`` line naming the
   durable offset and the hash of everything before it;
 * on a failed write the file is cut back to the last committed line and the recorder stops;
@@ -104,7 +104,7 @@ class Recorder:
         run_id: str | None = None,
         name: str | None = None,
         durability: Durability = "group",
-        fsync_every_n: int = 1000,
+        fsync_every_n: int = 10_000,
         fsync_every_s: float = 2.0,
         heartbeat_s: float = 1.0,
         takeover: bool = False,
