@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,10 +38,27 @@ class ScenarioInput:
     source_name: str
 
 
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def run_id_problem(run_id: str) -> str | None:
+    """Why ``run_id`` cannot name a bundle directory inside ``--out`` (None if it can).
+
+    A run id becomes one path component: no separators, no ``.``/``..``, nothing outside
+    ``[A-Za-z0-9._-]``, so neither a command line nor an imported bundle can aim a write elsewhere.
+    """
+    if not _RUN_ID_RE.fullmatch(run_id):
+        return f"run id {run_id!r} must be 1-128 characters of [A-Za-z0-9._-], starting alphanumeric"
+    return None
+
+
 def new_run_dir(out: Path, run_id: str | None, created_ns: int) -> tuple[Path, str]:
     """``<out>/<run_id>``, never an existing directory. Without an id: ``run-<epoch ms>``, bumped if taken."""
     out.mkdir(parents=True, exist_ok=True)
     if run_id is not None:
+        problem = run_id_problem(run_id)
+        if problem is not None:
+            raise ValueError(problem)
         path = out / run_id
         path.mkdir()  # FileExistsError: the caller reports it
         return path, run_id

@@ -7,6 +7,7 @@ Exit codes: 0 valid / all thresholds pass; 1 invalid scenario or failed run; 2 u
 from __future__ import annotations
 
 import argparse
+import stat
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from vrx_core.plugins import Commands, PluginSet
 from vrx_core.replay import replay
 
 from .backends import CameraBackend
-from .capture import ScenarioInput, new_run_dir, record_capture, record_import
+from .capture import ScenarioInput, new_run_dir, record_capture, record_import, run_id_problem
 from .labops import LabopsFormatError, load_labops_bundle
 from .scenario import ScenarioError, load_scenario, validate_scenario
 
@@ -79,7 +80,8 @@ def add_commands(commands: Commands) -> None:
         "the "
         "original labops tool, record it as a vrx run under <out>/<run_id>, and derive the bundle with "
         "today's metric code. labops timestamps have millisecond resolution, so intervals and jitter of an "
-        "imported run are multiples of 1000 us.",
+        "imported run are multiples of 1000 us. Exit codes: 0 all thresholds pass; 30 a threshold "
+        "failed; 1 failed run; 2 usage; 65 malformed bundle; 66 no such bundle.",
     )
     i.add_argument("bundle", metavar="BUNDLE_DIR")
     i.add_argument("--out", default="out", help="parent directory of the new run (default: out)")
@@ -132,6 +134,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     if not _print_issues(args.scenario, scenario.doc):
         return int(ExitCode.FAILED)
+    if args.run_id is not None and (problem := run_id_problem(args.run_id)):
+        raise UsageError(f"--run-id: {problem}")
+    planned = frames_planned(scenario.doc)
+    if planned > MAX_FRAMES:
+        raise TriageFailed(
+            f"{args.scenario}: the scenario asks for {planned} frames; one run holds at most"
+            f" {MAX_FRAMES} (shorten duration.duration_ms or lower camera.fps)"
+        )
     created_ns = time.time_ns()
     try:
         run_dir, run_id = new_run_dir(Path(args.out), args.run_id, created_ns)
@@ -155,6 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     plugins: PluginSet = args.plugins
     source = Path(args.bundle)
+    if args.run_id is not None and (problem := run_id_problem(args.run_id)):
+        raise UsageError(f"--run-id: {problem}")
+    _check_bundle_files(source)
     try:
         bundle = load_labops_bundle(source)
     except LabopsFormatError as exc:
@@ -162,6 +175,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise NoSuchRun(f"{exc.filename}: no such file (a labops bundle needs events.jsonl)") from None
     run_id = args.run_id or (bundle.run.run_id if bundle.run else None) or bundle.events.run_id or source.name
+    if problem := run_id_problem(run_id):
+        raise BundleInvalid(f"{source}: {problem}; pass --run-id to name the imported run")
     try:
         run_dir, run_id = new_run_dir(Path(args.out), run_id, 0)
     except FileExistsError:
@@ -174,6 +189,36 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise BundleInvalid(f"{source}: {exc}") from None
     print(f"imported {n} frames from {source} (labops timestamps: millisecond resolution)")
     return _derive_and_report(run_dir, plugins, n)
+
+
+MAX_FRAMES = 20_000_000  # ~23 h at 240 fps; the simulator holds a run's frames in memory
+MAX_BUNDLE_FILE = 1 << 30
+
+
+def frames_planned(doc: Any) -> int:
+    """Frames a scenario asks for (duration x fps), before simulating anything."""
+    try:
+        return int(doc["duration"]["duration_ms"]) * int(doc["camera"]["fps"]) // 1000
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
+def _check_bundle_files(source: Path) -> None:
+    """A labops bundle is a directory of regular files of sane size (not /dev/zero behind a link)."""
+    if not source.is_dir():
+        raise NoSuchRun("no such bundle directory", path=source)
+    for name in ("events.jsonl", "run.json", "scenario.json"):
+        path = source / name
+        if not path.exists() and name != "events.jsonl":
+            continue
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise NoSuchRun(f"cannot read: {exc.strerror}", path=path) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleInvalid("not a regular file", path=path)
+        if st.st_size > MAX_BUNDLE_FILE:
+            raise BundleInvalid(f"{st.st_size} bytes is over the {MAX_BUNDLE_FILE}-byte limit", path=path)
 
 
 def _derive_and_report(run_dir: Path, plugins: PluginSet, frames: int) -> int:

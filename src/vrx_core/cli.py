@@ -7,6 +7,7 @@ prints one line (``vrx: where: what``) and no traceback; ``--debug`` shows trace
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 import msgspec
 
 from vrx_core import __version__, diagnostics
-from vrx_core.errors import ExitCode, UsageError, VrxError
+from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
 from vrx_core.plugins import PluginSet, common_options
 from vrx_core.tail_cli import add_tail_command
 
@@ -39,7 +40,8 @@ def _add_verify(sub: Any) -> None:
             "Check RUN_DIR/events.jsonl line by line and print a one-line verdict, then every problem "
             "with file, line and byte offset. Plugins add checks (for example the bundle manifest). "
             "Exit codes: 0 clean and complete; 3 clean but incomplete (no run end: crashed or still "
-            "running); 65 corrupt; 66 no such run; 78 written by a newer major format."
+            "running); 65 corrupt (log or bundle manifest); 66 no such run; 78 written by a newer "
+            "major format."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (or its events.jsonl)")
@@ -71,8 +73,9 @@ def _add_ingest(sub: Any) -> None:
             "validated against the registered kinds; a bad line is reported as FILE:LINE: message "
             "and nothing of it is written; good lines are recorded as they arrive. The run is "
             "created if missing, resumed otherwise, and ended at end of input unless --no-end. "
-            "Exit codes: 0 all lines recorded; 65 some lines rejected; 73 cannot create; "
-            "74 write failed; 75 run locked by another writer."
+            "Exit codes: 0 all lines recorded; 2 usage; 65 some lines rejected, or the run's log is "
+            "corrupt; 66 input file missing; 73 cannot create; 74 write failed; 75 run locked by "
+            "another writer."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -91,12 +94,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from vrx_core.log import Recorder
 
     if args.file == "-":
+        if sys.stdin is None:
+            raise UsageError("no standard input to read events from (give a FILE)")
         stream, source = sys.stdin.buffer, "<stdin>"
     else:
         try:
             stream = open(args.file, "rb")  # noqa: SIM115 - closed below, stdin must not be
         except OSError as exc:
-            raise VrxError(f"cannot read input: {exc.strerror}", path=args.file) from None
+            raise NoSuchRun(f"cannot read input: {exc.strerror}", path=args.file) from None
         source = args.file
     try:
         rec = Recorder(args.run_dir, takeover=args.takeover, registry=args.pm_registry())
@@ -107,7 +112,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise
         rec.close("ok", end=not args.no_end)
     finally:
-        if stream is not sys.stdin.buffer:
+        if args.file != "-":
             stream.close()
     print(
         f"ingested {result.accepted} event(s) into {args.run_dir}"
@@ -131,7 +136,11 @@ def _add_replay(sub: Any) -> None:
         parents=[common_options()],
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--out", metavar="DIR", help="write derived files here instead of RUN_DIR")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write derived files here instead of RUN_DIR (with --check: compare with DIR)",
+    )
     p.add_argument("--check", action="store_true", help="compare a fresh replay with the files on disk")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -151,7 +160,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from vrx_core.replay import check, raise_on_drift, replay
 
     if args.check:
-        result, drifts = check(args.run_dir, args.plugins, mode=args.mode)
+        result, drifts = check(args.run_dir, args.plugins, mode=args.mode, against=args.out)
         for d in drifts:
             print(f"{args.run_dir}/{d.path}: {d.reason}")
             for line in d.diff:
@@ -180,6 +189,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for kind, n in sorted(r.unknown.items()):
         print(f"  note: {n} event(s) of unknown kind {kind!r} (no plugin registers it)")
     _print_failures(result)
+    if args.plugins.load_errors:
+        print("vrx: some plugins were not loaded: their files were not derived", file=sys.stderr)
+        return int(ExitCode.SOFTWARE)
     return int(result.exit_code)
 
 
@@ -192,7 +204,11 @@ def _add_events(sub: Any) -> None:
     p = sub.add_parser(
         "events",
         help="print or filter a run's events",
-        description="Print the events of RUN_DIR as a table (default) or as JSON lines (--json).",
+        description=(
+            "Print the events of RUN_DIR as a table (default) or as JSON lines (--json). Reading stops "
+            "quietly at crash residue after the durable point (see `vrx verify`). Exit codes: 0 done; "
+            "65 corrupt log; 66 no such run; 78 newer major format."
+        ),
         parents=[common_options()],
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -231,7 +247,7 @@ def _add_plugins(sub: Any) -> None:
         help="list loaded plugins: version, source, hooks, event kinds",
         description=(
             "List every loaded plugin with its version, source, hooks, and the event kinds it "
-            "registers and consumes."
+            "registers and consumes. Plugins that failed to load are named on stderr. Exit code: 0."
         ),
         parents=[common_options()],
     )
@@ -268,7 +284,8 @@ def _add_demo(sub: Any) -> None:
         help="record a small demo run, verify it, and show what was recorded and derived",
         description=(
             "Record a demo training run under OUT, verify its log, replay it through the plugins, "
-            "and print a summary."
+            "record a simulated camera capture, and print a summary. Exit codes: 0 done; 73 OUT "
+            "cannot be written; 70 a plugin failed."
         ),
     )
     p.add_argument("--out", default="runs", help="parent directory of the demo run (default: runs)")
@@ -329,10 +346,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader of our output went away (e.g. `vrx events RUN | head`): not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A file system refusal that no command turned into its own error: one line, a code by kind.
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"vrx: {where}{exc.strerror or exc}", file=sys.stderr)
+        return int(_OS_EXIT.get(exc.errno or 0, ExitCode.IOERR))
+
+
+_OS_EXIT = {
+    errno.ENOENT: ExitCode.NOINPUT,
+    errno.EACCES: ExitCode.CANTCREAT,
+    errno.EPERM: ExitCode.CANTCREAT,
+    errno.EROFS: ExitCode.CANTCREAT,
+    errno.EEXIST: ExitCode.CANTCREAT,
+    errno.EISDIR: ExitCode.CANTCREAT,
+    errno.ENOTDIR: ExitCode.CANTCREAT,
+    errno.ELOOP: ExitCode.CANTCREAT,
+}
 
 
 def _main(argv: list[str]) -> int:
     plugins = PluginSet.from_argv(argv)
+    for error in plugins.load_errors:
+        print(f"vrx: warning: plugin not loaded: {error}", file=sys.stderr)
     parser = build_parser(plugins.command_adders())
     args = parser.parse_args(argv)
     level = "debug" if args.verbose >= 2 else ("info" if args.verbose == 1 else None)

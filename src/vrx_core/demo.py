@@ -8,6 +8,7 @@ Plugins add their own demo runs through the ``vrx_demo`` hook (e.g. a simulated 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from collections import Counter
@@ -60,7 +61,10 @@ def record_training(run_dir: Path, steps: int = 60, seed: int = 0) -> None:
             if step % 20 == 0:
                 rec.emit(Metric("weight/w", w, step))
                 log.info("progress", step=step, loss=round(loss, 5))
-        rec.emit(Checkpoint(path="checkpoints/last.json", step=steps))
+        ckpt = run_dir / "checkpoints" / "last.json"
+        ckpt.parent.mkdir(exist_ok=True)
+        ckpt.write_text(json.dumps({"w": w, "b": b}) + "\n")
+        rec.emit(Checkpoint(path="checkpoints/last.json", step=steps, size_bytes=ckpt.stat().st_size))
         log.info("done", w=round(w, 4), b=round(b, 4))
 
 

@@ -113,7 +113,8 @@ def vrx_deriver(context: ReplayContext) -> Deriver | None:
 def vrx_verify_run(run_dir: Path) -> list[str]:
     """Check a run directory beyond its log (``vrx verify``); return one line per problem.
 
-    Any problem makes the verdict CORRUPT (exit 65). Return an empty list when all is well or
+    Any problem makes the verdict CORRUPT (exit 65). A line starting with ``note: `` is only
+    shown (e.g. a stale manifest of a log that grew). Return an empty list when all is well or
     when the plugin has nothing to check in this run.
 
     .. versionadded:: 0.1

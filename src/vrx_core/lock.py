@@ -105,9 +105,11 @@ def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) 
     path = run_dir / LOCK_NAME
     for _ in range(5):
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # O_NOFOLLOW: a symlinked lock file must never redirect our writes outside the run.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
-            raise CannotCreate(f"cannot create lock file: {exc.strerror}", path=path) from None
+            why = "is a symlink; refusing to follow it" if exc.errno == errno.ELOOP else exc.strerror
+            raise CannotCreate(f"cannot create lock file: {why}", path=path) from None
         flock_ok = True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -121,8 +123,8 @@ def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) 
                     path=path,
                 ) from None
             raise LockHeld(
-                f"run is locked by another writer ({_describe(holder)}); stop it, or pass takeover"
-                " if that process is dead",
+                f"run is locked by another writer ({_describe(holder)}); stop it, or use --takeover"
+                " (Recorder(takeover=True)) if that process is dead",
                 path=path,
             ) from None
         except OSError as exc:
@@ -145,8 +147,8 @@ def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) 
         if previous is not None and not flock_ok and not takeover and not _holder_is_dead(previous):
             os.close(fd)
             raise LockHeld(
-                f"run is locked by another writer ({_describe(previous)}); pass takeover if that"
-                " process is dead",
+                f"run is locked by another writer ({_describe(previous)}); use --takeover"
+                " (Recorder(takeover=True)) if that process is dead",
                 path=path,
             )
         content = msgspec.json.encode({**identity, "since": time.time()}) + b"\n"
@@ -164,7 +166,7 @@ def read_lock(run_dir: Path) -> tuple[dict[str, Any] | None, float | None]:
     """The holder record and the lock file's mtime (the writer heartbeat), without locking."""
     path = run_dir / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return None, None
     try:

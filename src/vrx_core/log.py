@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from vrx_core import __version__, diagnostics
-from vrx_core.artifacts import fsync_dir
+from vrx_core.artifacts import atomic_write, fsync_dir
 from vrx_core.errors import (
     CannotCreate,
     CorruptLog,
@@ -271,9 +271,11 @@ class Recorder:
 
     def _open_log(self) -> None:
         try:
-            self._fd = self._fs.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+            self._fd = self._fs.open(self.path, flags, 0o644)
         except OSError as exc:
-            raise CannotCreate(f"cannot open event log for writing: {exc.strerror}", path=self.path) from None
+            why = "is a symlink; refusing to write through it" if exc.errno == errno.ELOOP else exc.strerror
+            raise CannotCreate(f"cannot open event log for writing: {why}", path=self.path) from None
 
     def _create(self, run_id: str, name: str | None) -> None:
         self._run_id = run_id
@@ -352,16 +354,13 @@ class Recorder:
         """Copy the bytes after the last valid line beside the log, then cut them off."""
         name = f"{LOG_NAME}.torn-{keep}"
         try:
-            with open(self.path, "rb") as src:
-                src.seek(keep)
-                torn = src.read(size - keep)
-            tmp = self.run_dir / f".{name}.tmp"
-            with open(tmp, "wb") as dst:
-                dst.write(torn)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, self.run_dir / name)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                torn = os.pread(fd, size - keep, keep)
+            finally:
+                os.close(fd)
+            atomic_write(self.run_dir / name, torn)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
             try:
                 self._fs.ftruncate(fd, keep)
                 self._fs.fsync(fd)

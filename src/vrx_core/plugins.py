@@ -128,14 +128,25 @@ class PluginSet:
         self.infos: dict[str, PluginInfo] = {}
         self.registry: EventRegistry = core_registry()
         self._finalized = False
+        #: Plugins that failed to load and were skipped (``strict=False``); the CLI warns about each.
+        self.load_errors: list[PluginError] = []
+        self._strict = True
 
     # -- loading ----------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, selection: Selection | None = None, *, entry_points: bool = True) -> PluginSet:
-        """Discover and register plugins per ``selection``; then check hooks and collect kinds."""
+    def load(
+        cls, selection: Selection | None = None, *, entry_points: bool = True, strict: bool = True
+    ) -> PluginSet:
+        """Discover and register plugins per ``selection``; then check hooks and collect kinds.
+
+        ``strict`` raises PluginError for a plugin that cannot load or misnames a hook; otherwise
+        that plugin is skipped and the error kept in ``load_errors`` (a broken third-party plugin
+        must not stop ``vrx verify``).
+        """
         sel = selection or Selection()
         ps = cls()
+        ps._strict = strict
         for name in sel.block:
             ps.pm.set_blocked(name)
         if entry_points:
@@ -152,15 +163,21 @@ class PluginSet:
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> PluginSet:
-        return cls.load(Selection.from_argv(argv))
+        return cls.load(Selection.from_argv(argv), strict=False)
+
+    def _failed(self, error: PluginError) -> None:
+        if self._strict:
+            raise error
+        self.load_errors.append(error)
 
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
         try:
             obj = ep.load()
-        except Exception as exc:
-            raise PluginError(
-                f"cannot load: {type(exc).__name__}: {exc}", plugin=ep.name, hook="load"
-            ) from None
+        except (Exception, SystemExit) as exc:
+            self._failed(
+                PluginError(f"cannot load: {type(exc).__name__}: {exc}", plugin=ep.name, hook="load")
+            )
+            return
         dist = ep.dist
         dist_name = dist.metadata["Name"] if dist is not None else "?"
         version = dist.version if dist is not None else "?"
@@ -174,21 +191,30 @@ class PluginSet:
             name = path.stem
             if name.startswith("_") or (sel is not None and not sel.allows(name)):
                 continue
-            self.register_module(name, _import_file(name, path), source=f"plugins dir ({directory})")
+            try:
+                module = _import_file(name, path)
+            except PluginError as exc:
+                self._failed(exc)
+                continue
+            self.register_module(name, module, source=f"plugins dir ({directory})")
 
     def register_module(self, name: str, obj: Any, *, source: str, version: str | None = None) -> None:
         if self.pm.is_blocked(name):
             return
         if name in self.infos:
-            raise PluginError(
-                f"a plugin named {name!r} is already loaded from {self.infos[name].source}",
-                plugin=name,
-                hook="load",
+            self._failed(
+                PluginError(
+                    f"a plugin named {name!r} is already loaded from {self.infos[name].source}",
+                    plugin=name,
+                    hook="load",
+                )
             )
+            return
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(str(exc), plugin=name, hook="register") from None
+            self._failed(PluginError(str(exc), plugin=name, hook="register"))
+            return
         ver = version or str(
             getattr(obj, "__version__", None) or (__version__ if source == "built-in" else "0")
         )
@@ -198,11 +224,15 @@ class PluginSet:
     def finalize(self) -> None:
         """check_pending, then collect event kinds and upcasters into this set's registry."""
         self.pm.hook.vrx_add_hookspecs.call_historic(kwargs={"pluginmanager": self.pm})
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            plugin = self.pm.get_name(exc.plugin) or "?"
-            raise PluginError(str(exc), plugin=plugin, hook="check_pending") from None
+        while True:
+            try:
+                self.pm.check_pending()
+                break
+            except pluggy.PluginValidationError as exc:
+                name = self.pm.get_name(exc.plugin) or "?"
+                self._failed(PluginError(_pending_message(str(exc)), plugin=name, hook="check_pending"))
+                self.pm.unregister(exc.plugin)
+                self.infos.pop(name, None)
         for name, kinds in self._each("vrx_event_kinds"):
             for cls in kinds or ():
                 try:
@@ -284,6 +314,10 @@ class PluginSet:
 def common_options() -> argparse.ArgumentParser:
     """Options every command accepts; they are read before parsing, to load plugins."""
     p = argparse.ArgumentParser(add_help=False)
+    # Accepted after the command too; SUPPRESS keeps a subcommand from resetting the global flag.
+    p.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
+    )
     g = p.add_argument_group("plugins")
     g.add_argument(
         "-p",
@@ -304,11 +338,30 @@ def common_options() -> argparse.ArgumentParser:
     return p
 
 
+def _pending_message(text: str) -> str:
+    """pluggy's "unknown hook 'x' in plugin <module ...>" without the object's repr."""
+    hook = text.split("unknown hook ", 1)[-1].split(" in plugin", 1)[0]
+    return f"unknown hook {hook} (misspelled? see docs/hooks.md for the hook names)"
+
+
 def _import(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
-    except ImportError as exc:
+    except (ImportError, ValueError, TypeError) as exc:
         raise UsageError(f"cannot import plugin module {name!r}: {exc}") from None
+
+
+def _error_line(exc: BaseException, path: Path) -> str:
+    """``:LINE`` of the plugin file where an import failed, when the traceback knows it."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f":{exc.lineno}"
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path.resolve():
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f":{line}" if line else ""
 
 
 def _import_file(name: str, path: Path) -> ModuleType:
@@ -320,7 +373,8 @@ def _import_file(name: str, path: Path) -> ModuleType:
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         del sys.modules[mod_name]
-        raise PluginError(f"{type(exc).__name__}: {exc}", plugin=name, hook=f"import {path}") from exc
+        line = _error_line(exc, path)
+        raise PluginError(f"{type(exc).__name__}: {exc}", plugin=name, hook=f"import {path}{line}") from None
     return module

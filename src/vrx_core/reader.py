@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -375,7 +376,7 @@ class LogReader:
         max_line: int = MAX_LINE_BYTES,
     ) -> None:
         p = Path(path)
-        if p.is_dir():
+        if p.is_dir() and p.name != LOG_NAME:
             p = p / LOG_NAME
         self.path = p
         self.mode = mode
@@ -391,6 +392,8 @@ class LogReader:
         except OSError as exc:
             raise NoSuchRun(f"cannot open event log: {exc.strerror}", path=self.path) from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NoSuchRun("is not a regular file, not an event log", path=self.path)
             yield from self._read(fd)
         finally:
             os.close(fd)

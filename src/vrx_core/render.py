@@ -52,7 +52,15 @@ def clock(t: float) -> str:
 
 
 def _short(value: Any) -> str:
-    text = msgspec.json.encode(_jsonable(value)).decode() if not isinstance(value, str) else value
+    """A value for one table cell: JSON for anything but a plain printable string.
+
+    Control characters (escape sequences, CR/LF) are shown escaped, so a logged string can never
+    move the cursor or fake a row of the table.
+    """
+    if isinstance(value, str) and value.isprintable():
+        text = value
+    else:
+        text = msgspec.json.encode(_jsonable(value)).decode()
     return text if len(text) <= 60 else text[:57] + "..."
 
 

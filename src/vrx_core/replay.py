@@ -220,20 +220,25 @@ class Drift:
 
 
 def check(
-    run_dir: str | os.PathLike[str], plugins: PluginSet, *, mode: Mode = "recover"
+    run_dir: str | os.PathLike[str],
+    plugins: PluginSet,
+    *,
+    mode: Mode = "recover",
+    against: str | os.PathLike[str] | None = None,
 ) -> tuple[ReplayResult, list[Drift]]:
-    """Recompute into a temporary directory and compare with what is on disk."""
+    """Recompute into a temporary directory and compare with the files in ``against`` (default: the run)."""
     src = Path(run_dir)
+    on_disk = Path(against) if against is not None else src
     tmp = Path(tempfile.mkdtemp(prefix="vrx-check-"))
     try:
         result = replay(src, plugins, out_dir=tmp, mode=mode)
         drifts: list[Drift] = []
         fresh = sorted([*result.files, PROVENANCE])
         for rel in fresh:
-            drift = _compare(src / rel, tmp / rel, rel)
+            drift = _compare(on_disk / rel, tmp / rel, rel)
             if drift is not None:
                 drifts.append(drift)
-        for rel in _previously_derived(src):
+        for rel in _previously_derived(on_disk):
             if rel not in result.files and rel != PROVENANCE:
                 drifts.append(
                     Drift(rel, "on disk but not derived by this replay (plugin missing or blocked?)")

@@ -526,6 +526,17 @@ exit codes:
 """
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type for durations: a finite number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 seconds")
+    return value
+
+
 def add_tail_command(sub: Any) -> None:
     """Add ``vrx tail`` to the CLI's subparsers (``build_parser(extra=[add_tail_command])``)."""
     from vrx_core.plugins import common_options
@@ -580,7 +591,7 @@ def add_tail_command(sub: Any) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=_positive_seconds,
         default=None,
         metavar="S",
         help="stop after S seconds: exit 124 if the run is still going, 66 if it never appeared",
@@ -593,7 +604,7 @@ def add_tail_command(sub: Any) -> None:
     )
     w.add_argument(
         "--poll-interval",
-        type=float,
+        type=_positive_seconds,
         default=None,
         metavar="S",
         help=f"seconds between polls (default {LOCAL_POLL_S:g} local, {NETWORK_POLL_S:g} to"
@@ -601,14 +612,14 @@ def add_tail_command(sub: Any) -> None:
     )
     w.add_argument(
         "--dead-after",
-        type=float,
+        type=_positive_seconds,
         default=DEAD_AFTER_S,
         metavar="S",
         help=f"presume the writer dead after S seconds without event or heartbeat (default {DEAD_AFTER_S:g})",
     )
     w.add_argument(
         "--stall-after",
-        type=float,
+        type=_positive_seconds,
         default=STALL_AFTER_S,
         metavar="S",
         help=f"warn after S seconds without event while the heartbeat is alive (default {STALL_AFTER_S:g})",

@@ -31,6 +31,8 @@ class Verdict:
     residue: list[Problem] = field(default_factory=list)
     #: Problems contributed by plugins (for example the bundle manifest check).
     extra: list[str] = field(default_factory=list)
+    #: Informational findings of plugins (a stale manifest): shown, never change the verdict.
+    notes: list[str] = field(default_factory=list)
 
     def headline(self) -> str:
         r = self.report
@@ -54,6 +56,7 @@ class Verdict:
         out += [p.render(self.path) for p in self.corrupt]
         out += [p.render(self.path) + " [crash residue]" for p in self.residue]
         out += self.extra
+        out += self.notes
         r = self.report
         if r.torn_tail_bytes:
             out.append(
@@ -88,6 +91,7 @@ class Verdict:
                 for p in [*self.corrupt, *self.residue]
             ],
             "extra": self.extra,
+            "notes": self.notes,
             "unknown_kinds": dict(sorted(r.unknown.items())),
         }
 
@@ -98,7 +102,7 @@ def verify_log(run_dir: str | os.PathLike[str], registry: EventRegistry | None =
     Raises NoSuchRun (66) and NewerFormat (78); everything else becomes part of the verdict.
     """
     path = Path(run_dir)
-    log = path / LOG_NAME if path.is_dir() else path
+    log = path / LOG_NAME if path.is_dir() and path.name != LOG_NAME else path
     reader = LogReader(log, mode="salvage", registry=registry)
     for _ in reader:
         pass
@@ -117,8 +121,12 @@ def verify_log(run_dir: str | os.PathLike[str], registry: EventRegistry | None =
 
 
 def add_problems(verdict: Verdict, problems: list[str]) -> None:
-    """Fold extra problems (from plugins) into the verdict: any one makes the run CORRUPT."""
-    if not problems:
+    """Fold plugins' findings into the verdict: any problem makes the run CORRUPT; lines that
+    start with ``note: `` are shown but change nothing."""
+    notes = [p for p in problems if p.startswith("note: ")]
+    real = [p for p in problems if not p.startswith("note: ")]
+    verdict.notes.extend(f"{verdict.path.parent}: {n}" for n in notes)
+    if not real:
         return
-    verdict.extra.extend(problems)
+    verdict.extra.extend(real)
     verdict.status, verdict.exit_code = "CORRUPT", ExitCode.DATAERR
