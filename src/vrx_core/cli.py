@@ -177,7 +177,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     result = replay(args.run_dir, args.plugins, out_dir=args.out, mode=args.mode)
     r = result.report
     print(
-        f"replayed {r.lines} lines (seq 0..{r.last_seq}) of {args.run_dir} into {result.out_dir}: "
+        f"replayed {r.lines} lines"
+        + (f" (seq 0..{r.last_seq})" if r.last_seq >= 0 else "")
+        + f" of {args.run_dir} into {result.out_dir}: "
         f"{len(result.files)} derived file(s)" + ("" if r.complete else "; log incomplete (no run end)")
     )
     for rel, plugin in sorted(result.files.items()):
@@ -238,6 +240,11 @@ def cmd_events(args: argparse.Namespace) -> int:
         if wanted and event_tag(ev) not in wanted:
             continue
         sys.stdout.write(event_json_line(ev) if args.json else event_row(ev))
+    if reader.report.residue is not None:
+        print(
+            f"vrx: note: stopped at crash residue: {reader.report.residue.render(reader.path)}",
+            file=sys.stderr,
+        )
     return int(ExitCode.OK)
 
 
@@ -371,6 +378,8 @@ def _main(argv: list[str]) -> int:
     plugins = PluginSet.from_argv(argv)
     for error in plugins.load_errors:
         print(f"vrx: warning: plugin not loaded: {error}", file=sys.stderr)
+    for warning in plugins.warnings:
+        print(f"vrx: warning: {warning}", file=sys.stderr)
     parser = build_parser(plugins.command_adders())
     args = parser.parse_args(argv)
     level = "debug" if args.verbose >= 2 else ("info" if args.verbose == 1 else None)

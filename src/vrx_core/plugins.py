@@ -130,6 +130,8 @@ class PluginSet:
         self._finalized = False
         #: Plugins that failed to load and were skipped (``strict=False``); the CLI warns about each.
         self.load_errors: list[PluginError] = []
+        #: Selection names that match no plugin (a typo in VRX_LOAD_PLUGINS or -p no:NAME).
+        self.warnings: list[str] = []
         self._strict = True
 
     # -- loading ----------------------------------------------------------------------------------
@@ -159,7 +161,19 @@ class PluginSet:
             if name not in ps.infos and name not in sel.block:
                 ps.register_module(name, _import(name), source="-p")
         ps.finalize()
+        ps.warnings += [
+            f"{origin} names {name!r}, which is not an available plugin"
+            for origin, names in (("VRX_LOAD_PLUGINS", sel.only or set()), ("-p no:NAME", sel.block))
+            for name in sorted(names - set(ps.infos) - ps._known_names(sel))
+        ]
         return ps
+
+    def _known_names(self, sel: Selection) -> set[str]:
+        """Plugin names that exist (loaded or not): entry points and plugins-dir files."""
+        names = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        for d in sel.dirs:
+            names |= {p.stem for p in d.glob("*.py")} if d.is_dir() else set()
+        return names
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> PluginSet:
