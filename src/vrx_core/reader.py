@@ -356,7 +356,7 @@ def _iter_lines(fd: int, start: int, max_line: int) -> Iterator[tuple[int, bytes
 
 
 #: Damage of these kinds after the durable point may be what a crash or power loss leaves behind.
-_RESIDUE_KINDS = frozenset({"crc", "framing", "json", "utf8", "too_long"})
+RESIDUE_KINDS = frozenset({"crc", "framing", "json", "utf8", "too_long"})
 
 
 class LogReader:
@@ -465,13 +465,14 @@ def durable_point(path: str | os.PathLike[str], report: ReadReport) -> int:
         os.close(fd)
 
 
+def residue_at(problem: Problem, durable: int) -> bool:
+    """Crash residue: torn-write damage at or past the durable point. Line 1 is fsynced at creation."""
+    return problem.kind in RESIDUE_KINDS and problem.line > 1 and problem.offset >= durable
+
+
 def is_residue(fd: int, problem: Problem, report: ReadReport) -> bool:
-    """Crash residue: torn-write damage past every durable point. Line 1 is fsynced at creation."""
-    return (
-        problem.kind in _RESIDUE_KINDS
-        and problem.line > 1
-        and problem.offset >= _durable_point(fd, problem.offset, report)
-    )
+    """``residue_at`` with the durable point found by looking past the damage in ``fd``."""
+    return residue_at(problem, _durable_point(fd, problem.offset, report))
 
 
 def read_events(

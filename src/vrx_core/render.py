@@ -22,13 +22,14 @@ def event_tag(ev: AnyEvent) -> str:
     return ev.type if isinstance(ev, UnknownEvent) else str(type(ev).__struct_config__.tag)
 
 
-def _jsonable(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats spelled as in the log ("NaN", "Infinity", "-Infinity")."""
     if isinstance(value, float) and not math.isfinite(value):
         return nonfinite_marker(value)
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -39,7 +40,7 @@ def event_dict(ev: AnyEvent) -> dict[str, Any]:
     else:
         fields = {f: getattr(ev, f) for f in ev.__struct_fields__ if f not in ("seq", "t")}
         fields = msgspec.to_builtins(fields)
-    return {"seq": ev.seq, "t": ev.t, "type": event_tag(ev), **_jsonable(fields)}
+    return {"seq": ev.seq, "t": ev.t, "type": event_tag(ev), **json_safe(fields)}
 
 
 def event_json_line(ev: AnyEvent) -> str:
@@ -60,7 +61,7 @@ def _short(value: Any) -> str:
     if isinstance(value, str) and value.isprintable():
         text = value
     else:
-        text = msgspec.json.encode(_jsonable(value)).decode()
+        text = msgspec.json.encode(json_safe(value)).decode()
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -51,6 +51,7 @@ from vrx_core.events import registry as default_registry
 from vrx_core.framing import MAX_LINE_BYTES, nonfinite_marker
 from vrx_core.lock import LOCK_NAME, boot_id, pid_alive, read_lock
 from vrx_core.reader import LOG_NAME, LineChecker, LineProblem, Problem, ReadReport, is_residue
+from vrx_core.render import json_safe
 from vrx_core.replay import Replayer
 
 if TYPE_CHECKING:
@@ -238,16 +239,6 @@ def fs_type(path: str | os.PathLike[str], mounts: str | None = None) -> str | No
 def is_network_fs(path: str | os.PathLike[str], mounts: str | None = None) -> bool:
     kind = fs_type(path, mounts)
     return kind is not None and (kind in NETWORK_FS or kind.startswith("nfs"))
-
-
-def json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return nonfinite_marker(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def encode_json(value: Any) -> bytes:

@@ -22,7 +22,7 @@ import msgspec
 from vrx_core.errors import CorruptLog, ExitCode, NoSuchRun, VrxError
 from vrx_core.events import AnyEvent, Metric, Resumed, RunEnd, RunStart
 from vrx_core.framing import nonfinite_marker
-from vrx_core.render import event_dict, event_json_line, event_row, event_tag
+from vrx_core.render import event_dict, event_json_line, event_row, event_tag, json_safe
 
 if TYPE_CHECKING:
     from vrx_core.plugins import PluginSet
@@ -42,7 +42,6 @@ from vrx_core.tail import (
     TailTimeout,
     WriterDead,
     encode_json,
-    json_safe,
 )
 
 # -- what the CLI shows ------------------------------------------------------------------------

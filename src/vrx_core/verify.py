@@ -14,9 +14,7 @@ from typing import Any
 
 from vrx_core.errors import ExitCode
 from vrx_core.events import EventRegistry
-from vrx_core.reader import LOG_NAME, LogReader, Problem, ReadReport, durable_point
-
-_RESIDUE_KINDS = frozenset({"crc", "framing", "json", "utf8", "too_long"})
+from vrx_core.reader import LOG_NAME, LogReader, Problem, ReadReport, durable_point, residue_at
 
 
 @dataclass
@@ -109,7 +107,7 @@ def verify_log(run_dir: str | os.PathLike[str], registry: EventRegistry | None =
     r = reader.report
     # Like recover mode, look past the damage: any valid sync line vouches for what precedes it.
     durable = durable_point(log, r) if r.problems else r.durable_upto
-    corrupt = [p for p in r.problems if p.kind not in _RESIDUE_KINDS or p.line == 1 or p.offset < durable]
+    corrupt = [p for p in r.problems if not residue_at(p, durable)]
     residue = [p for p in r.problems if p not in corrupt]
     if corrupt:
         status, code = "CORRUPT", ExitCode.DATAERR

@@ -12,8 +12,9 @@ from _tail_harness import PLUGINS_DIR, json_lines, tail, writer
 from vrx_core.derive import ReplayContext
 from vrx_core.plugins import PluginSet, Selection
 from vrx_core.reader import LogReader
+from vrx_core.render import json_safe
 from vrx_core.replay import Replayer, replay
-from vrx_core.tail import Snapshot, follow, json_safe
+from vrx_core.tail import Snapshot, follow
 
 
 def _plugins() -> PluginSet:
