@@ -23,8 +23,8 @@ from pathlib import Path
 import msgspec
 
 from vrx_core.events import Metric
-from vrx_core.framing import frame
-from vrx_core.log import Recorder
+from vrx_core.log.framing import frame
+from vrx_core.log.writer import Recorder
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -31,7 +31,7 @@ VARIANTS = ("decode", "example", "builtins")
 
 def make_log(n: int) -> Path:
     from vrx_core.events import Metric
-    from vrx_core.log import Recorder
+    from vrx_core.log.writer import Recorder
 
     run = Path(tempfile.gettempdir()) / f"vrx-bench-replay-{n}"
     if (run / "events.jsonl").exists() and (run / ".complete").exists():
@@ -48,10 +48,10 @@ def make_log(n: int) -> Path:
 
 
 def child(variant: str, run: Path) -> None:
-    from vrx_core.derive import ReplayContext
-    from vrx_core.plugins import PluginSet, Selection
-    from vrx_core.reader import LogReader
-    from vrx_core.replay import Replayer
+    from vrx_core.engine.replay import Replayer
+    from vrx_core.hooks.api import ReplayContext
+    from vrx_core.hooks.manager import PluginSet, Selection
+    from vrx_core.log.reader import LogReader
 
     if variant == "decode":
         ps = PluginSet.load(Selection(only=set()))

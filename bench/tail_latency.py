@@ -2,7 +2,7 @@
 
 A writer process emits a ``metric`` every 10 ms for 10 s; each carries ``time.monotonic()`` taken
 just before ``Recorder.emit`` (CLOCK_MONOTONIC: one clock for every process on the machine). A
-follower process runs :func:`vrx_core.tail.follow` and stamps each event on arrival. Latency is
+follower process runs :func:`vrx_core.follow.follower.follow` and stamps each event on arrival. Latency is
 arrival minus send, over every event. Rows: inotify (the default on a local disk), polling at
 1 ms, polling at the 10 ms default (used where inotify is unavailable), and polling at 0.5 s (the
 network file system default interval, run here on the local disk to show its cost).
@@ -42,7 +42,7 @@ MODES: list[tuple[str, dict[str, Any]]] = [
 
 def _follower(run_dir: str, opts: dict[str, Any], out: Any) -> None:
     from vrx_core.events import Metric
-    from vrx_core.tail import follow
+    from vrx_core.follow.follower import follow
 
     lat: list[float] = []
     cpu0 = time.process_time()
@@ -56,7 +56,7 @@ def _follower(run_dir: str, opts: dict[str, Any], out: Any) -> None:
 
 def _writer(run_dir: str, seconds: float, interval: float, warmup: float) -> None:
     from vrx_core.events import Metric
-    from vrx_core.log import Recorder
+    from vrx_core.log.writer import Recorder
 
     with Recorder(run_dir) as rec:
         time.sleep(warmup)  # the follower finds the log and arms its watches
@@ -70,7 +70,7 @@ def _writer(run_dir: str, seconds: float, interval: float, warmup: float) -> Non
 
 
 def _idle_follower(run_dir: str, opts: dict[str, Any], seconds: float, out: Any) -> None:
-    from vrx_core.tail import Follower
+    from vrx_core.follow.follower import Follower
 
     with Follower(run_dir, **opts) as f:
         while not f.caught_up:
@@ -85,7 +85,7 @@ def _idle_follower(run_dir: str, opts: dict[str, Any], seconds: float, out: Any)
 
 def _idle_writer(run_dir: str, seconds: float, ready: Any) -> None:
     from vrx_core.events import Metric
-    from vrx_core.log import Recorder
+    from vrx_core.log.writer import Recorder
 
     with Recorder(run_dir) as rec:  # heartbeat every 1 s (the default)
         rec.emit(Metric(name="x", value=1.0))
@@ -156,7 +156,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
-    from vrx_core.tail import fs_type
+    from vrx_core.follow.follower import fs_type
 
     base = Path(tempfile.mkdtemp(prefix="vrx-tail-bench-", dir=args.dir))
     modes = MODES[:3] if args.quick else MODES

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from vrx_core.plugins import PluginSet, Selection
-from vrx_core.reader import LogReader
-from vrx_core.replay import replay
+from vrx_core.engine.replay import replay
+from vrx_core.hooks.manager import PluginSet, Selection
+from vrx_core.log.reader import LogReader
 from vrx_plugins.frame_triage.backends import SimBackend
 from vrx_plugins.frame_triage.capture import ScenarioInput, record_capture
 from vrx_plugins.manifest.fnv import COMPILED, fnv1a64_file

@@ -7,8 +7,8 @@ import math
 from typing import Any
 
 from vrx_core import hookimpl
-from vrx_core.derive import DerivedFiles, Deriver, ReplayContext
 from vrx_core.events import Metric
+from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
 
 ALPHA = 0.1  # EMA smoothing factor
 

@@ -9,8 +9,8 @@ import pluggy
 import pytest
 from hypothesis import HealthCheck, settings
 
-from vrx_core.cli import main
-from vrx_core.plugins import new_plugin_manager
+from vrx_core.cli.main import main
+from vrx_core.hooks.manager import new_plugin_manager
 
 settings.register_profile(
     "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow], max_examples=100

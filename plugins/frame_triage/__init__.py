@@ -13,10 +13,10 @@ from pathlib import Path
 import pluggy
 
 from vrx_core import hookimpl
-from vrx_core.derive import Deriver, ReplayContext
+from vrx_core.engine.replay import replay
 from vrx_core.events import Event
-from vrx_core.plugins import Commands, PluginSet
-from vrx_core.replay import replay
+from vrx_core.hooks.api import Deriver, ReplayContext
+from vrx_core.hooks.manager import Commands, PluginSet
 
 from . import backends
 from .events import KINDS

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from vrx_core.hookspecs import hookspec
+from vrx_core.hooks.specs import hookspec
 
 from .scenario import sim_config_from_scenario
 from .sim import Frame, SimConfig, simulate

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vrx_core.events import EventRegistry
-from vrx_core.log import Recorder
+from vrx_core.log.writer import Recorder
 
 from .backends import CameraBackend
 from .events import (

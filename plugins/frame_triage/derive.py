@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vrx_core.derive import DerivedFiles, Deriver
 from vrx_core.events import AnyEvent
+from vrx_core.hooks.api import DerivedFiles, Deriver
 
 from .events import (
     TriageConfigApplied,

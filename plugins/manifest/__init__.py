@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vrx_core import hookimpl
-from vrx_core.derive import DerivedFiles, Deriver, ReplayContext
+from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
 
 from .bundle import MANIFEST, build_manifest, verify_manifest
 

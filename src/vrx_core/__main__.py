@@ -2,6 +2,6 @@
 
 import sys
 
-from vrx_core.cli import main
+from vrx_core.cli.main import main
 
 sys.exit(main())

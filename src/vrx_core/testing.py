@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
 
-from vrx_core.derive import ReplayContext
+from vrx_core.engine.replay import PROVENANCE, Replayer, replay
 from vrx_core.events import AnyEvent, Event
-from vrx_core.log import Recorder
-from vrx_core.plugins import PluginSet
-from vrx_core.reader import LOG_NAME, LogReader
-from vrx_core.replay import PROVENANCE, Replayer, replay
+from vrx_core.hooks.api import ReplayContext
+from vrx_core.hooks.manager import PluginSet
+from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.writer import Recorder
 
 
 def make_plugins(*plugins: Any, names: Sequence[str] | None = None) -> PluginSet:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vrx_core.events import Event
-from vrx_core.plugins import PluginSet, Selection
+from vrx_core.hooks.manager import PluginSet, Selection
 from vrx_core.testing import PluginContract, read_files
 from vrx_plugins import frame_triage
 from vrx_plugins.frame_triage.events import (
@@ -92,7 +92,7 @@ def test_run_unknown_backend_is_usage(cli, tmp_path: Path) -> None:
 
 def test_same_scenario_same_frames(cli, tmp_path: Path) -> None:
     """The sim backend is deterministic: two runs give the same frames relative to the stream start."""
-    from vrx_core.reader import read_events
+    from vrx_core.log.reader import read_events
 
     def frames(run: Path) -> list[tuple[int, int, bool]]:
         evs = list(read_events(run, registry=PluginSet.load().registry))

@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from vrx_core.plugins import PluginSet, Selection
-from vrx_core.replay import replay
+from vrx_core.engine.replay import replay
+from vrx_core.hooks.manager import PluginSet, Selection
 from vrx_core.testing import read_files
 
 GOLDEN = Path(__file__).resolve().parent

@@ -36,7 +36,7 @@ from _log_harness import crash_event
 
 from vrx_core.errors import VrxError
 from vrx_core.events import Metric
-from vrx_core.log import OsFS, Recorder
+from vrx_core.log.writer import OsFS, Recorder
 
 
 class SelfKillFS(OsFS):

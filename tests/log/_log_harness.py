@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vrx_core.engine.verify import Verdict, verify_log
 from vrx_core.errors import ExitCode
 from vrx_core.events import AnyEvent, Event, Log, Metric, Params
-from vrx_core.log import OsFS, Recorder
-from vrx_core.reader import LOG_NAME, LogReader, ReadReport
-from vrx_core.verify import Verdict, verify_log
+from vrx_core.log.reader import LOG_NAME, LogReader, ReadReport
+from vrx_core.log.writer import OsFS, Recorder
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "_log_child.py"

@@ -18,12 +18,12 @@ import msgspec
 import pytest
 from _log_harness import CHILD, HERE, assert_verdict, read_all, sample_events, seqs, write_log
 
-import vrx_core.lock
+import vrx_core.log.lock
 from vrx_core.errors import ExitCode, LockHeld
 from vrx_core.events import Metric, Resumed, RunStart
-from vrx_core.lock import boot_id
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME
+from vrx_core.log.lock import boot_id
+from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.writer import Recorder
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def no_flock(monkeypatch: pytest.MonkeyPatch) -> None:
     def flock(fd: int, op: int) -> None:
         raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
 
-    monkeypatch.setattr(vrx_core.lock.fcntl, "flock", flock)
+    monkeypatch.setattr(vrx_core.log.lock.fcntl, "flock", flock)
 
 
 @pytest.mark.usefixtures("no_flock")

@@ -19,11 +19,11 @@ from _log_harness import assert_verdict, line_spans, read_all, sample_events, se
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from vrx_core.engine.verify import verify_log
 from vrx_core.errors import CorruptLog, ExitCode, VrxError
 from vrx_core.events import Metric, Sync
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME, LogReader
-from vrx_core.verify import verify_log
+from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.writer import Recorder
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)
 

@@ -33,9 +33,9 @@ from _log_harness import (
 )
 
 from vrx_core.events import Event, Metric, Resumed, registry
-from vrx_core.framing import EventEncoder, frame
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME
+from vrx_core.log.framing import EventEncoder, frame
+from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.writer import Recorder
 
 TRIALS = 200
 

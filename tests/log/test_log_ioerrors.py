@@ -19,8 +19,8 @@ from _log_harness import CHILD, HERE, FaultFS, assert_verdict, read_all, sample_
 
 from vrx_core.errors import ExitCode, RecorderClosed, RecorderIOError, VrxError
 from vrx_core.events import Event, Metric
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME
+from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.writer import Recorder
 
 EVENTS: list[Event] = sample_events(16, big_every=5, big_size=5000)
 

@@ -16,11 +16,11 @@ from _log_harness import RecordingFS, assert_verdict, line_spans, read_all, samp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vrx_core.engine.verify import verify_log
 from vrx_core.errors import CorruptLog
 from vrx_core.events import AnyEvent, Log, Metric
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME
-from vrx_core.verify import verify_log
+from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.writer import Recorder
 
 Trace = list[tuple[str, int]]
 

@@ -21,11 +21,11 @@ import pytest
 from _log_harness import WRITE_FLAGS, assert_verdict, read_all, sample_events, write_log
 
 from vrx_core import read_events
+from vrx_core.engine.verify import verify_log
 from vrx_core.errors import CannotCreate, ExitCode, NoSuchRun
 from vrx_core.events import Metric
-from vrx_core.log import OsFS, Recorder
-from vrx_core.reader import LOG_NAME, LogReader
-from vrx_core.verify import verify_log
+from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.writer import OsFS, Recorder
 
 
 class RefusingFS(OsFS):

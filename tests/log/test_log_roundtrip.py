@@ -36,9 +36,9 @@ from vrx_core.events import (
     WriterInfo,
     registry,
 )
-from vrx_core.framing import MAX_DEPTH, MAX_LINE_BYTES, EventEncoder, frame
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME, LineChecker, ReadReport
+from vrx_core.log.framing import MAX_DEPTH, MAX_LINE_BYTES, EventEncoder, frame
+from vrx_core.log.reader import LOG_NAME, LineChecker, ReadReport
+from vrx_core.log.writer import Recorder
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -12,8 +12,8 @@ from structlog.testing import LogCapture
 
 import vrx_core
 from vrx_core.events import Log
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME
+from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.writer import Recorder
 
 
 class Opaque:
@@ -45,7 +45,7 @@ def test_log_structlog_entries_become_log_events(tmp_path: Path) -> None:
         ("warning", "diverging", "train"),
     ]
     assert logs[0].fields == {"run": "r1", "epoch": 3, "loss": 0.5, "tags": ["a", "b"], "cfg": {"lr": 0.001}}
-    assert logs[1].fields == {"run": "r1", "loss": "nan", "obj": "<Opaque>", "t": [1, 2]}
+    assert logs[1].fields == {"run": "r1", "loss": "NaN", "obj": "<Opaque>", "t": [1, 2]}
     assert_verdict(tmp_path, "OK")
 
 

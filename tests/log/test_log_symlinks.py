@@ -8,7 +8,7 @@ import pytest
 
 from vrx_core.errors import CannotCreate
 from vrx_core.events import Metric
-from vrx_core.log import Recorder
+from vrx_core.log.writer import Recorder
 from vrx_core.testing import write_log
 
 

@@ -9,7 +9,8 @@ import msgspec
 import pytest
 from _log_harness import assert_verdict, read_all, seqs, tag_of
 
-import vrx_core.log
+import vrx_core.log.writer
+from vrx_core.engine.verify import verify_log
 from vrx_core.errors import CorruptLog, ExitCode, InvalidEvent, NewerFormat
 from vrx_core.events import (
     Event,
@@ -22,9 +23,8 @@ from vrx_core.events import (
     UnknownEvent,
     core_registry,
 )
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME
-from vrx_core.verify import verify_log
+from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.writer import Recorder
 
 
 class GpuUtil(Event, frozen=True, kw_only=True, tag="gpu.util"):
@@ -134,7 +134,7 @@ def test_log_older_version_without_upcaster_is_reported(tmp_path: Path) -> None:
 def test_log_newer_major_format_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A log whose run_start says format_major 2 is refused by every reader mode, by verify and
     by a resuming writer with NewerFormat (exit 78), which names the format; nothing is changed."""
-    monkeypatch.setattr(vrx_core.log, "FORMAT_MAJOR", 2)
+    monkeypatch.setattr(vrx_core.log.writer, "FORMAT_MAJOR", 2)
     with Recorder(tmp_path, fsync_every_n=2) as rec:
         for i in range(5):
             rec.emit(Metric(name="m", value=float(i)))
@@ -158,7 +158,7 @@ def test_log_newer_major_format_is_refused(tmp_path: Path, monkeypatch: pytest.M
 
 def test_log_newer_minor_format_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A newer minor format (1.7) is read normally: minor versions only add kinds and fields."""
-    monkeypatch.setattr(vrx_core.log, "FORMAT_MINOR", 7)
+    monkeypatch.setattr(vrx_core.log.writer, "FORMAT_MINOR", 7)
     with Recorder(tmp_path) as rec:
         rec.emit(Metric(name="m", value=1.0))
     monkeypatch.undo()

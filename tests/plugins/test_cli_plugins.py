@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vrx_core import hookspecs
 from vrx_core.events import Metric, Params
-from vrx_core.plugins import Selection
+from vrx_core.hooks import specs as hookspecs
+from vrx_core.hooks.manager import Selection
 from vrx_core.testing import write_log
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,11 +10,11 @@ import msgspec
 import pytest
 
 from vrx_core import hookimpl
-from vrx_core.derive import DerivedFiles, Deriver, ReplayContext
+from vrx_core.engine.replay import check, replay
 from vrx_core.errors import CorruptLog, PluginError
 from vrx_core.events import AnyEvent, Event, EventRegistry, Metric, UnknownEvent, core_registry
-from vrx_core.log import Recorder
-from vrx_core.replay import check, replay
+from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
+from vrx_core.log.writer import Recorder
 from vrx_core.testing import make_plugins, write_log
 
 

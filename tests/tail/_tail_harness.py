@@ -21,10 +21,10 @@ from typing import IO, Any, ClassVar
 
 import msgspec
 
-from vrx_core.lock import LOCK_NAME, boot_id
-from vrx_core.log import Recorder
-from vrx_core.reader import LOG_NAME, LogReader
-from vrx_core.render import event_json_line
+from vrx_core.cli.render import event_json_line
+from vrx_core.log.lock import LOCK_NAME, boot_id
+from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.writer import Recorder
 
 HERE = Path(__file__).resolve().parent
 WRITER = HERE / "_tail_writer.py"

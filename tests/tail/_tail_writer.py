@@ -18,7 +18,7 @@ import sys
 import time
 
 from vrx_core.events import Checkpoint, Event, Log, Metric, Params
-from vrx_core.log import Recorder
+from vrx_core.log.writer import Recorder
 
 
 def event(i: int) -> Event:

@@ -9,12 +9,12 @@ import msgspec
 import pytest
 from _tail_harness import PLUGINS_DIR, json_lines, tail, writer
 
-from vrx_core.derive import ReplayContext
-from vrx_core.plugins import PluginSet, Selection
-from vrx_core.reader import LogReader
-from vrx_core.render import json_safe
-from vrx_core.replay import Replayer, replay
-from vrx_core.tail import Snapshot, follow
+from vrx_core.codec import json_safe
+from vrx_core.engine.replay import Replayer, replay
+from vrx_core.follow.follower import Snapshot, follow
+from vrx_core.hooks.api import ReplayContext
+from vrx_core.hooks.manager import PluginSet, Selection
+from vrx_core.log.reader import LogReader
 
 
 def _plugins() -> PluginSet:

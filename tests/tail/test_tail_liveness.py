@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from _tail_harness import append, fake_lock, finished_log, json_lines, tail, writer
 
-from vrx_core.reader import LOG_NAME
-from vrx_core.tail import WriterDead, follow
+from vrx_core.follow.follower import WriterDead, follow
+from vrx_core.log.reader import LOG_NAME
 
 
 def test_killed_writer_is_presumed_dead(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from _tail_harness import expected_lines, json_lines, tail, writer
 
-from vrx_core.render import event_json_line
-from vrx_core.tail import Notice, follow
+from vrx_core.cli.render import event_json_line
+from vrx_core.follow.follower import Notice, follow
 
 
 @pytest.mark.parametrize("watch", [[], ["--poll"]], ids=["inotify", "poll"])
@@ -111,7 +111,7 @@ def test_resumed_run_is_followed_past_its_first_run_end(tmp_path: Path) -> None:
     """A run ended, then resumed by a new writer session: catching up does not stop at the first
     run end; the tail ends at the last one."""
     from vrx_core.events import Metric
-    from vrx_core.log import Recorder
+    from vrx_core.log.writer import Recorder
 
     run = tmp_path / "run"
     with Recorder(run) as rec:

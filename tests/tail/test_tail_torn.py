@@ -9,8 +9,8 @@ from pathlib import Path
 from _tail_harness import append, expected_lines, fake_lock, finished_log, tail
 
 from vrx_core.events import RunStart
-from vrx_core.reader import LOG_NAME
-from vrx_core.tail import Follower, Notice
+from vrx_core.follow.follower import Follower, Notice
+from vrx_core.log.reader import LOG_NAME
 
 
 def test_complete_json_without_newline_is_not_shown(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_follower_read_never_returns_an_unterminated_line(tmp_path: Path) -> Non
 def test_long_line_in_pieces(tmp_path: Path) -> None:
     """A line near the 1 MiB limit, written in pieces around small lines: shown once, intact."""
     from vrx_core.events import Log, Metric
-    from vrx_core.log import Recorder
+    from vrx_core.log.writer import Recorder
 
     src = tmp_path / "src"
     with Recorder(src) as rec:

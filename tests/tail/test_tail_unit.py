@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from _tail_harness import expected_lines, tail, writer
 
-import vrx_core.tail as tail_mod
-from vrx_core.cli import build_parser
+import vrx_core.follow.follower as tail_mod
+from vrx_core.cli.main import build_parser
+from vrx_core.cli.render import event_json_line
+from vrx_core.cli.tail import TailState, render_view
 from vrx_core.events import Log, Metric
-from vrx_core.render import event_json_line
-from vrx_core.tail import Follower, Notice, follow, fs_type, is_network_fs
-from vrx_core.tail_cli import TailState, render_view
+from vrx_core.follow.follower import Follower, Notice, follow, fs_type, is_network_fs
 
 MOUNTS = """\
 /dev/vda / ext4 rw,relatime 0 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vrx_core import hookimpl
-from vrx_core.derive import Deriver, ReplayContext
 from vrx_core.events import AnyEvent
+from vrx_core.hooks.api import Deriver, ReplayContext
 
 
 class Boom(Deriver):

@@ -29,10 +29,11 @@ from typing import Any
 
 import pluggy
 
-from vrx_core import __version__, hookspecs
-from vrx_core.derive import Deriver, ReplayContext
+from vrx_core._version import __version__
 from vrx_core.errors import PluginError, UsageError, VrxError
 from vrx_core.events import EventRegistry, core_registry
+from vrx_core.hooks import specs as hookspecs
+from vrx_core.hooks.api import Deriver, ReplayContext
 
 ENTRY_POINT_GROUP = "vrx"
 CORE_DIST = "vrx-core"
@@ -282,7 +283,7 @@ class PluginSet:
         for name, d in found:
             if not isinstance(d, Deriver):
                 raise PluginError(
-                    f"vrx_deriver returned {type(d).__name__}, not a vrx_core.derive.Deriver",
+                    f"vrx_deriver returned {type(d).__name__}, not a vrx_core.hooks.api.Deriver",
                     plugin=name,
                     hook="vrx_deriver",
                 )

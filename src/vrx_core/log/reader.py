@@ -39,7 +39,7 @@ from vrx_core.events import (
     UnknownEvent,
 )
 from vrx_core.events import registry as default_registry
-from vrx_core.framing import ENVELOPE_RE, FORMAT_MAJOR, MAX_LINE_BYTES, split_crc
+from vrx_core.log.framing import ENVELOPE_RE, FORMAT_MAJOR, MAX_LINE_BYTES, split_crc
 
 Mode = Literal["strict", "recover", "salvage"]
 MODES: tuple[Mode, ...] = ("strict", "recover", "salvage")

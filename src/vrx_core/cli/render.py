@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from vrx_core.derive import ReplayContext
+from vrx_core.codec import json_safe
 from vrx_core.events import AnyEvent, UnknownEvent
-from vrx_core.framing import nonfinite_marker
+from vrx_core.hooks.api import ReplayContext
 
 if TYPE_CHECKING:
-    from vrx_core.plugins import PluginSet
+    from vrx_core.hooks.manager import PluginSet
 
 _ENVELOPE = ("seq", "t", "type")
 
 
 def event_tag(ev: AnyEvent) -> str:
     return ev.type if isinstance(ev, UnknownEvent) else str(type(ev).__struct_config__.tag)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats spelled as in the log ("NaN", "Infinity", "-Infinity")."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return nonfinite_marker(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def event_dict(ev: AnyEvent) -> dict[str, Any]:

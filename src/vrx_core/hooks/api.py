@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from vrx_core.artifacts import canonical_json
+from vrx_core.codec import canonical_json
 from vrx_core.events import AnyEvent, EventRegistry
 
 

@@ -1,6 +1,6 @@
 """``vrx tail``: the live Rich view, the plain, JSON and events outputs, and the command itself.
 
-Following (reading, checking, liveness) is :mod:`vrx_core.tail`; this module turns what the
+Following (reading, checking, liveness) is :mod:`vrx_core.follow.follower`; this module turns what the
 follower yields into output for a terminal, a pipe or a script.
 """
 
@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from vrx_core.cli.render import event_dict, event_json_line, event_row, event_tag
+from vrx_core.codec import json_safe, nonfinite_marker, stream_json
 from vrx_core.errors import CorruptLog, ExitCode, NoSuchRun, VrxError
 from vrx_core.events import AnyEvent, Metric, Resumed, RunEnd, RunStart
-from vrx_core.framing import nonfinite_marker
-from vrx_core.render import event_dict, event_json_line, event_row, event_tag, json_safe
 
 if TYPE_CHECKING:
-    from vrx_core.plugins import PluginSet
+    from vrx_core.hooks.manager import PluginSet
 
-from vrx_core.tail import (
+from vrx_core.follow.follower import (
     DEAD_AFTER_S,
     LOCAL_POLL_S,
     NETWORK_POLL_MAX_S,
@@ -41,7 +41,6 @@ from vrx_core.tail import (
     TailItem,
     TailTimeout,
     WriterDead,
-    encode_json,
 )
 
 # -- what the CLI shows ------------------------------------------------------------------------
@@ -183,7 +182,7 @@ class TailState:
             lines.append(f"metric {name_} = {_num(m.value)}{step}")
         for plugin, snap in sorted(self.snapshots.items()):
             if snap:
-                lines.append(f"plugin {plugin}: {encode_json(snap).decode()}")
+                lines.append(f"plugin {plugin}: {stream_json(snap).decode()}")
         for kind, n in sorted(self.warn_counts.items()):
             last = next((w.message for w in reversed(self.warnings) if w.kind == kind), "")
             lines.append(f"warning {kind} x{n}: {last}")
@@ -265,7 +264,7 @@ def render_view(state: TailState, *, max_metrics: int = 30) -> Any:
         plugs.add_column(style="bold magenta", no_wrap=True)
         plugs.add_column(overflow="fold")
         for name, snap in shown.items():
-            text = encode_json(snap).decode()
+            text = stream_json(snap).decode()
             plugs.add_row(name, text if len(text) <= 600 else text[:597] + "...")
         parts.append(Text("plugins", style="italic"))
         parts.append(plugs)
@@ -424,7 +423,7 @@ class _PlainOutput(_Output):
                 self._snap_at[name] = now
                 self._pending.discard(name)
                 snap = self.state.snapshots.get(name, {})
-                self.out.write(f"   [{name}] {encode_json(snap).decode()}\n")
+                self.out.write(f"   [{name}] {stream_json(snap).decode()}\n")
         self.out.flush()
 
     def once(self) -> None:
@@ -538,7 +537,7 @@ def _positive_seconds(text: str) -> float:
 
 def add_tail_command(sub: Any) -> None:
     """Add ``vrx tail`` to the CLI's subparsers (``build_parser(extra=[add_tail_command])``)."""
-    from vrx_core.plugins import common_options
+    from vrx_core.hooks.manager import common_options
 
     p = sub.add_parser(
         "tail",

@@ -27,8 +27,8 @@ from typing import Any
 
 import msgspec
 
-from vrx_core import diagnostics
 from vrx_core.errors import CannotCreate, LockHeld
+from vrx_core.log import diagnostics
 
 LOCK_NAME = "writer.lock"
 

@@ -15,10 +15,11 @@ from typing import IO, Any
 
 import msgspec
 
+from vrx_core.codec import parse_nonfinite
 from vrx_core.errors import InvalidEvent
 from vrx_core.events import RESERVED_KEYS, WRITER_KINDS, Event, EventRegistry
-from vrx_core.framing import MAX_LINE_BYTES, NONFINITE_STRINGS
-from vrx_core.log import Recorder
+from vrx_core.log.framing import MAX_LINE_BYTES
+from vrx_core.log.writer import Recorder
 
 _WRITER_OWNED = RESERVED_KEYS - {"type"}
 
@@ -51,8 +52,9 @@ def parse_line(raw: bytes, registry: EventRegistry) -> Event:
             raise InvalidEvent(f"{tag}: unknown field {key!r}", field=f"$.{key}")
     for name in info.float_fields:
         value = data.get(name)
-        if isinstance(value, str) and value in NONFINITE_STRINGS:
-            data[name] = float(value.replace("Infinity", "inf"))
+        special = parse_nonfinite(value) if isinstance(value, str) else None
+        if special is not None:
+            data[name] = special
     try:
         event: Event = msgspec.convert(data, info.cls, strict=True)
     except msgspec.ValidationError as exc:

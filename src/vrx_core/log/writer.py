@@ -10,7 +10,7 @@ Guarantees (docs/log-format.md, "Durability"):
   durable offset and the hash of everything before it;
 * on a failed write the file is cut back to the last committed line and the recorder stops;
   a failed fsync is never retried (fsyncgate);
-* one writer per run (:mod:`vrx_core.lock`); reopening a crashed run cuts its torn tail (keeping
+* one writer per run (:mod:`vrx_core.log.lock`); reopening a crashed run cuts its torn tail (keeping
   a copy), records a ``resumed`` event and continues the seq.
 """
 
@@ -28,8 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from vrx_core import __version__, diagnostics
-from vrx_core.artifacts import atomic_write, fsync_dir
+from vrx_core._version import __version__
 from vrx_core.errors import (
     CannotCreate,
     CorruptLog,
@@ -48,9 +47,11 @@ from vrx_core.events import (
     WriterInfo,
 )
 from vrx_core.events import registry as default_registry
-from vrx_core.framing import FORMAT_MAJOR, FORMAT_MINOR, MAX_DEPTH, MAX_LINE_BYTES, EventEncoder, frame
-from vrx_core.lock import WriterLock, acquire, boot_id
-from vrx_core.reader import LOG_NAME, LogReader, RunningHash
+from vrx_core.log import diagnostics
+from vrx_core.log.atomic import atomic_write, fsync_dir
+from vrx_core.log.framing import FORMAT_MAJOR, FORMAT_MINOR, MAX_DEPTH, MAX_LINE_BYTES, EventEncoder, frame
+from vrx_core.log.lock import WriterLock, acquire, boot_id
+from vrx_core.log.reader import LOG_NAME, LogReader, RunningHash
 
 Durability = Literal["group", "every", "os"]
 DURABILITY_MODES: tuple[Durability, ...] = ("group", "every", "os")

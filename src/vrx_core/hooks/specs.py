@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from vrx_core.derive import Deriver, ReplayContext
     from vrx_core.events import Event
-    from vrx_core.plugins import Commands, PluginSet
+    from vrx_core.hooks.api import Deriver, ReplayContext
+    from vrx_core.hooks.manager import Commands, PluginSet
     from vrx_core.upcast import Upcaster
 
 PROJECT = "vrx"
@@ -91,7 +91,7 @@ def vrx_add_commands(commands: Commands) -> None:
 
 @hookspec
 def vrx_deriver(context: ReplayContext) -> Deriver | None:
-    """Return a fresh :class:`vrx_core.derive.Deriver` for one replay (or tail), or None.
+    """Return a fresh :class:`vrx_core.hooks.api.Deriver` for one replay (or tail), or None.
 
     Called once at the start of every replay, before any event. The deriver keeps its own state
     while events stream in (``on_event``), reports its current values at any time (``snapshot``,

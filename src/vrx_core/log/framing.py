@@ -23,6 +23,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
+from vrx_core.codec import nonfinite_marker
 from vrx_core.errors import InvalidEvent
 from vrx_core.events import (
     WRITER_KINDS,
@@ -38,9 +39,6 @@ MAX_LINE_BYTES: Final = 1 << 20
 MAX_DEPTH: Final = 32
 CRC_SUFFIX_LEN: Final = len(b',"crc":"00000000"}')
 
-#: How non-finite floats are spelled in the log (JSON has no literal for them).
-NONFINITE: Final = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-NONFINITE_STRINGS: Final = frozenset(NONFINITE.values())
 
 ENVELOPE_RE: Final = re.compile(
     rb'\{"seq":(0|[1-9][0-9]{0,18}),"t":(-?[0-9][0-9.eE+-]{0,30}),"v":([1-9][0-9]{0,5}),'
@@ -74,10 +72,6 @@ def split_crc(line: bytes) -> tuple[bytes, int] | None:
     if b"%08x" % value != digits:
         return None
     return line[:-18], value
-
-
-def nonfinite_marker(x: float) -> str:
-    return NONFINITE["nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")]
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from typing import Any
 
 import msgspec
 
-from vrx_core import __version__, diagnostics
+from vrx_core._version import __version__
+from vrx_core.cli.tail import add_tail_command
 from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
-from vrx_core.plugins import PluginSet, common_options
-from vrx_core.tail_cli import add_tail_command
+from vrx_core.hooks.manager import PluginSet, common_options
+from vrx_core.log import diagnostics
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,7 +51,7 @@ def _add_verify(sub: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from vrx_core.verify import add_problems, verify_log
+    from vrx_core.engine.verify import add_problems, verify_log
 
     verdict = verify_log(args.run_dir, registry=args.pm_registry())
     add_problems(verdict, args.plugin_verify_problems(verdict.path.parent))
@@ -90,8 +91,8 @@ def _add_ingest(sub: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from vrx_core.ingest import ingest
-    from vrx_core.log import Recorder
+    from vrx_core.engine.ingest import ingest
+    from vrx_core.log.writer import Recorder
 
     if args.file == "-":
         if sys.stdin is None:
@@ -157,7 +158,7 @@ def _add_replay(sub: Any) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from vrx_core.replay import check, raise_on_drift, replay
+    from vrx_core.engine.replay import check, raise_on_drift, replay
 
     if args.check:
         result, drifts = check(args.run_dir, args.plugins, mode=args.mode, against=args.out)
@@ -229,8 +230,8 @@ def _add_events(sub: Any) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from vrx_core.reader import LogReader
-    from vrx_core.render import event_json_line, event_row, event_tag
+    from vrx_core.cli.render import event_json_line, event_row, event_tag
+    from vrx_core.log.reader import LogReader
 
     reader = LogReader(args.run_dir, registry=args.pm_registry())
     wanted = set(args.types)
@@ -263,7 +264,7 @@ def _add_plugins(sub: Any) -> None:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from vrx_core.render import plugin_rows
+    from vrx_core.cli.render import plugin_rows
 
     rows = plugin_rows(args.plugins)
     if args.json:
@@ -300,7 +301,7 @@ def _add_demo(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vrx_core.demo import run_demo
+    from vrx_core.cli.demo import run_demo
 
     return run_demo(args)
 

@@ -1,7 +1,7 @@
 """Follow a live run: ``vrx tail`` and :func:`follow`.
 
 A tail catches up on the log so far, then follows it. Every line goes through the reader's
-:class:`~vrx_core.reader.LineChecker` (framing, salted CRC, dense seq, hash chain), so a tail shows
+:class:`~vrx_core.log.reader.LineChecker` (framing, salted CRC, dense seq, hash chain), so a tail shows
 exactly what a replay of the same bytes would, and a line is only read once its ``\\n`` is written.
 
 How it learns that the log grew:
@@ -41,21 +41,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
-import msgspec
-
-from vrx_core import diagnostics
-from vrx_core.derive import ReplayContext
+from vrx_core.codec import json_safe, nonfinite_marker, stream_json
+from vrx_core.engine.replay import Replayer
 from vrx_core.errors import CorruptLog, ExitCode, NoSuchRun, VrxError
 from vrx_core.events import AnyEvent, EventRegistry, Log, Metric, RunEnd, UnknownEvent
 from vrx_core.events import registry as default_registry
-from vrx_core.framing import MAX_LINE_BYTES, nonfinite_marker
-from vrx_core.lock import LOCK_NAME, boot_id, pid_alive, read_lock
-from vrx_core.reader import LOG_NAME, LineChecker, LineProblem, Problem, ReadReport, is_residue
-from vrx_core.render import json_safe
-from vrx_core.replay import Replayer
+from vrx_core.hooks.api import ReplayContext
+from vrx_core.log import diagnostics
+from vrx_core.log.framing import MAX_LINE_BYTES
+from vrx_core.log.lock import LOCK_NAME, boot_id, pid_alive, read_lock
+from vrx_core.log.reader import LOG_NAME, LineChecker, LineProblem, Problem, ReadReport, is_residue
 
 if TYPE_CHECKING:
-    from vrx_core.plugins import PluginSet
+    from vrx_core.hooks.manager import PluginSet
 
 #: No log growth and no heartbeat for this long: the writer is presumed dead (exit 3).
 DEAD_AFTER_S: Final = 30.0
@@ -241,13 +239,6 @@ def is_network_fs(path: str | os.PathLike[str], mounts: str | None = None) -> bo
     return kind is not None and (kind in NETWORK_FS or kind.startswith("nfs"))
 
 
-def encode_json(value: Any) -> bytes:
-    try:
-        return msgspec.json.encode(json_safe(value))
-    except (TypeError, msgspec.EncodeError, UnicodeEncodeError, OverflowError):
-        return repr(value).encode()
-
-
 def _inotify_module() -> Any:
     try:
         import inotify_simple
@@ -272,7 +263,7 @@ class Follower:
         from_start: yield the events already in the log (default); with False only later ones.
             Earlier events are read and checked either way, and fed to the plugins.
         registry: event kinds to decode (default: the plugins' registry, else the process-wide one).
-        plugins: a loaded :class:`~vrx_core.plugins.PluginSet`; its derivers are fed every event.
+        plugins: a loaded :class:`~vrx_core.hooks.manager.PluginSet`; its derivers are fed every event.
         snapshots: yield a :class:`Snapshot` after each batch that changed a plugin's snapshot.
         poll: None picks inotify on a local file system and polling otherwise; True forces
             polling; False forces inotify (falling back to polling where unavailable).
@@ -780,7 +771,7 @@ class Follower:
             elif ev.name in self._nonfinite:
                 self._nonfinite.discard(ev.name)
         elif isinstance(ev, Log):
-            text = ev.msg + (" " + encode_json(ev.fields).decode() if ev.fields else "")
+            text = ev.msg + (" " + stream_json(ev.fields).decode() if ev.fields else "")
             if _OOM_RE.search(text):
                 out.append(Notice("oom", f"out of memory: {ev.msg[:200]}", ev.seq, "warning"))
             elif ev.level.lower() in _ERROR_LEVELS:
@@ -793,7 +784,7 @@ class Follower:
             elif ev.status == "interrupted":
                 out.append(Notice("error", "run was interrupted", ev.seq, "warning"))
         elif isinstance(ev, UnknownEvent) and _OOM_TAG_RE.search(ev.type):
-            out.append(Notice("oom", f"{ev.type}: {encode_json(ev.data).decode()[:200]}", ev.seq, "warning"))
+            out.append(Notice("oom", f"{ev.type}: {stream_json(ev.data).decode()[:200]}", ev.seq, "warning"))
 
     def _collect_failures(self, out: list[TailItem]) -> None:
         failures = self.replayer.failures
@@ -807,7 +798,7 @@ class Follower:
         self._collect_failures(out)
         changed: list[str] = []
         for name, snap in snaps.items():
-            encoded = encode_json(snap)
+            encoded = stream_json(snap)
             if self._snap_bytes.get(name) != encoded:
                 self._snap_bytes[name] = encoded
                 changed.append(name)
@@ -907,7 +898,7 @@ class Follower:
     def _check_writer(self, out: list[TailItem], now: float) -> None:
         holder, mtime = read_lock(self.run_dir)
         self.holder = holder
-        sig = None if holder is None and mtime is None else (mtime, encode_json(holder))
+        sig = None if holder is None and mtime is None else (mtime, stream_json(holder))
         if sig != self._lock_sig:
             self._lock_sig = sig
             if sig is not None:

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vrx_core.artifacts import atomic_write, canonical_json, sweep_temp_files
-from vrx_core.derive import DerivedFiles, Deriver, ReplayContext
+from vrx_core.codec import canonical_json
 from vrx_core.errors import DriftError, ExitCode, PluginError
 from vrx_core.events import AnyEvent, UnknownEvent
-from vrx_core.plugins import PluginSet
-from vrx_core.reader import LOG_NAME, LogReader, Mode, ReadReport
+from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
+from vrx_core.hooks.manager import PluginSet
+from vrx_core.log.atomic import atomic_write, sweep_temp_files
+from vrx_core.log.reader import LOG_NAME, LogReader, Mode, ReadReport
 
 PROVENANCE = "derived.json"
 PROVENANCE_SCHEMA = "vrx.derived.v1"

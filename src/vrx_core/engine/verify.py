@@ -14,7 +14,7 @@ from typing import Any
 
 from vrx_core.errors import ExitCode
 from vrx_core.events import EventRegistry
-from vrx_core.reader import LOG_NAME, LogReader, Problem, ReadReport, durable_point, residue_at
+from vrx_core.log.reader import LOG_NAME, LogReader, Problem, ReadReport, durable_point, residue_at
 
 
 @dataclass

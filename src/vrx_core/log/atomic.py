@@ -12,16 +12,8 @@ import contextlib
 import errno
 import os
 from pathlib import Path
-from typing import Any
-
-import msgspec
 
 _TMP_PREFIX = ".vrx-tmp-"
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Deterministic JSON bytes of ``obj`` (sorted keys, indent 2, trailing newline)."""
-    return msgspec.json.format(msgspec.json.encode(obj, order="sorted"), indent=2) + b"\n"
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:

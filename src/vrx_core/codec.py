@@ -1,0 +1,92 @@
+"""The one place that decides how numbers JSON cannot spell are written, per output.
+
+JSON has no literal for NaN or the infinities, so each output picks one spelling, here only:
+
+============================================  ===================================================
+output                                        non-finite floats
+============================================  ===================================================
+the log (``events.jsonl``), ``vrx ingest``    the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+  input, recorded structlog fields              (typed float fields round-trip to the float)
+streamed JSON (``vrx tail --json``,           the same strings as the log, so a consumer needs one
+  ``vrx events --json``, the web view)          rule for both
+derived JSON (``metrics.json``,               ``null`` (standard JSON; canonical bytes)
+  ``derived.json``, any ``write_json``)
+============================================  ===================================================
+
+Derived JSON is canonical: sorted keys, 2-space indent, msgspec's shortest round-trip float
+format, and a trailing newline, so a replay gives the same bytes every time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import msgspec
+
+#: How non-finite floats are spelled in the log and in streamed JSON.
+NONFINITE: Final = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+NONFINITE_STRINGS: Final = frozenset(NONFINITE.values())
+_FROM_STRING: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+_MAX_DEPTH = 32
+
+
+def nonfinite_marker(x: float) -> str:
+    """The log's spelling of a non-finite float."""
+    return NONFINITE["nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")]
+
+
+def parse_nonfinite(text: str) -> float | None:
+    """The float that a log spelling stands for, or None when ``text`` is no such spelling."""
+    return _FROM_STRING.get(text)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its log spelling (dicts and lists too)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return nonfinite_marker(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A free-form value made recordable: non-finite floats spelled as in the log, other
+    objects as their ``repr`` (the log refuses what its reader could not read back)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else nonfinite_marker(value)
+    if depth < _MAX_DEPTH // 4 and isinstance(value, dict):
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if depth < _MAX_DEPTH // 4 and isinstance(value, list | tuple):
+        return [jsonable(v, depth + 1) for v in value]
+    return repr(value)
+
+
+def stream_json(value: Any) -> bytes:
+    """One streamed JSON document (no newline); never raises: an unencodable value becomes its repr."""
+    try:
+        return msgspec.json.encode(json_safe(value))
+    except (TypeError, msgspec.EncodeError, UnicodeEncodeError, OverflowError):
+        return msgspec.json.encode(repr(value))
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Deterministic JSON bytes of a derived file (sorted keys, indent 2, trailing newline)."""
+    return msgspec.json.format(msgspec.json.encode(obj, order="sorted"), indent=2) + b"\n"
+
+
+__all__ = [
+    "NONFINITE",
+    "NONFINITE_STRINGS",
+    "canonical_json",
+    "json_safe",
+    "jsonable",
+    "nonfinite_marker",
+    "parse_nonfinite",
+    "stream_json",
+]
