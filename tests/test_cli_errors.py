@@ -46,14 +46,14 @@ def test_events_table_escapes_control_characters(cli, tmp_path: Path) -> None:
 
 
 def test_broken_plugin_file_warns_and_the_command_still_runs(cli, tmp_path: Path) -> None:
-    """A plugin that fails to import is named (file:line) and skipped; verify still works, replay says 70."""
+    """A plugin that fails to import is named (file:line) and skipped; verify still works, replay refuses (69)."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "broken.py").write_text("import math\nx = 1 / 0\n")
     run = write_log(tmp_path / "run", [Metric("a", 1.0, 1)])
     r = cli("verify", str(run), "--plugins-dir", str(plugins))
     assert r.code == 0 and "broken.py:2" in r.err and "ZeroDivisionError" in r.err
-    assert cli("replay", str(run), "--plugins-dir", str(plugins)).code == 70
+    assert cli("replay", str(run), "--plugins-dir", str(plugins)).code == 69
 
 
 def test_triage_run_id_cannot_leave_out_dir(cli, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     TIMEOUT = 124  # tail: --timeout ran out on a live run (GNU timeout's code)
     DATAERR = os.EX_DATAERR  # 65: corrupt log or invalid input data
     NOINPUT = os.EX_NOINPUT  # 66: no such run or file
+    UNAVAILABLE = os.EX_UNAVAILABLE  # 69: the command needs a plugin that was skipped (missing extra)
     SOFTWARE = os.EX_SOFTWARE  # 70: a plugin raised
     CANTCREAT = os.EX_CANTCREAT  # 73: the run directory or log cannot be created
     IOERR = os.EX_IOERR  # 74: a write or fsync failed (ENOSPC, EIO, ...)
@@ -142,6 +143,12 @@ class PluginError(VrxError):
     def render(self) -> str:
         at = f" at seq {self.seq}" if self.seq is not None else ""
         return f"plugin {self.plugin!r} failed in {self.hook}{at}: {self.message}"
+
+
+class PluginUnavailable(VrxError):
+    """The command needs a plugin that was skipped at load time (the message names it and the fix)."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class DriftError(VrxError):

@@ -1,1 +1,1 @@
-"""TODO"""
+"""The ``vrx`` command line: argument parsing, commands, and their terminal views."""

@@ -17,7 +17,7 @@ import msgspec
 
 from vrx_core._version import __version__
 from vrx_core.cli.tail import add_tail_command
-from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
+from vrx_core.errors import ExitCode, NoSuchRun, PluginUnavailable, UsageError, VrxError
 from vrx_core.hooks.manager import PluginSet, common_options
 from vrx_core.log import diagnostics
 
@@ -132,7 +132,9 @@ def _add_replay(sub: Any) -> None:
             "(deterministic bytes, atomic writes) plus derived.json (provenance). With --check, "
             "recompute into a temporary directory and compare with what is on disk instead. "
             "Exit codes: 0 done (or no drift); 3 done but the log has no run end; 65 corrupt log or "
-            "drift found; 66 no such run; 70 a plugin failed (the others' files are still written)."
+            "drift found; 66 no such run; 69 a plugin was skipped at load time (nothing written; "
+            "block it with -p no:NAME to replay without it); 70 a plugin failed (the others' files "
+            "are still written)."
         ),
         parents=[common_options()],
     )
@@ -160,6 +162,7 @@ def _add_replay(sub: Any) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from vrx_core.engine.replay import check, raise_on_drift, replay
 
+    _require_all_plugins(args.plugins, "replay")
     if args.check:
         result, drifts = check(args.run_dir, args.plugins, mode=args.mode, against=args.out)
         for d in drifts:
@@ -192,10 +195,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for kind, n in sorted(r.unknown.items()):
         print(f"  note: {n} event(s) of unknown kind {kind!r} (no plugin registers it)")
     _print_failures(result)
-    if args.plugins.load_errors:
-        print("vrx: some plugins were not loaded: their files were not derived", file=sys.stderr)
-        return int(ExitCode.SOFTWARE)
     return int(result.exit_code)
+
+
+def _require_all_plugins(plugins: PluginSet, command: str) -> None:
+    """Refuse to derive without a skipped plugin: its files would silently go missing."""
+    if plugins.skipped:
+        names = ", ".join(sorted(plugins.skipped))
+        raise PluginUnavailable(
+            f"{command} needs every selected plugin, and {names} could not be loaded (see the warning "
+            f"above); install what it names, or leave it out with -p no:NAME"
+        )
 
 
 def _print_failures(result: Any) -> None:
@@ -339,6 +349,10 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vrx`` console script and ``python -m vrx_core``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        # Answered before any plugin is discovered: a version check must work on a broken install.
+        print(f"vrx {__version__}")
+        return int(ExitCode.OK)
     debug = "--debug" in argv
     try:
         return _main(argv)
@@ -377,11 +391,12 @@ _OS_EXIT = {
 
 def _main(argv: list[str]) -> int:
     plugins = PluginSet.from_argv(argv)
-    for error in plugins.load_errors:
-        print(f"vrx: warning: plugin not loaded: {error}", file=sys.stderr)
+    parser = build_parser(plugins.command_adders())
+    for skipped in plugins.skipped.values():
+        print(f"vrx: warning: {skipped.render()}", file=sys.stderr)
     for warning in plugins.warnings:
         print(f"vrx: warning: {warning}", file=sys.stderr)
-    parser = build_parser(plugins.command_adders())
+    _refuse_command_of_skipped_plugin(parser, argv, plugins)
     args = parser.parse_args(argv)
     level = "debug" if args.verbose >= 2 else ("info" if args.verbose == 1 else None)
     diagnostics.configure(level)
@@ -392,3 +407,26 @@ def _main(argv: list[str]) -> int:
     except UsageError as exc:
         parser.exit(int(ExitCode.USAGE), f"vrx: {exc}\n")
     return 0  # unreachable: parser.exit raises SystemExit
+
+
+def _refuse_command_of_skipped_plugin(
+    parser: argparse.ArgumentParser, argv: list[str], plugins: PluginSet
+) -> None:
+    """An unknown command while plugins were skipped is most likely one of theirs: say so (exit 69)."""
+    if not plugins.skipped:
+        return
+    command = next((a for a in argv if not a.startswith("-")), None)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if command is None or command in sub.choices or _is_option_value(argv, command):
+        return
+    names = ", ".join(sorted(plugins.skipped))
+    raise PluginUnavailable(
+        f"unknown command {command!r}; it may belong to a plugin that could not be loaded: {names} "
+        "(see the warning above for what to install)"
+    )
+
+
+def _is_option_value(argv: list[str], word: str) -> bool:
+    """True when ``word`` is the value of an option that takes one (``-p NAME``, ``--plugins-dir D``)."""
+    i = argv.index(word)
+    return i > 0 and argv[i - 1] in ("-p", "--plugin", "--plugins-dir")

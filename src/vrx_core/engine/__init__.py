@@ -1,1 +1,1 @@
-"""TODO"""
+"""Whole-log work over a run: replay through the plugins, verify, ingest (later: fleet replay)."""

@@ -14,7 +14,8 @@ from typing import Any
 
 from vrx_core.errors import ExitCode
 from vrx_core.events import EventRegistry
-from vrx_core.log.reader import LOG_NAME, LogReader, Problem, ReadReport, durable_point, residue_at
+from vrx_core.log.reader import LogReader, Problem, ReadReport, durable_point, residue_at
+from vrx_core.log.rundir import RunDir
 
 
 @dataclass
@@ -99,8 +100,7 @@ def verify_log(run_dir: str | os.PathLike[str], registry: EventRegistry | None =
 
     Raises NoSuchRun (66) and NewerFormat (78); everything else becomes part of the verdict.
     """
-    path = Path(run_dir)
-    log = path / LOG_NAME if path.is_dir() and path.name != LOG_NAME else path
+    log = RunDir.log_path(run_dir)
     reader = LogReader(log, mode="salvage", registry=registry)
     for _ in reader:
         pass

@@ -11,6 +11,12 @@ Where plugins come from, in load order:
 ``-p no:NAME`` blocks a plugin; ``$VRX_LOAD_PLUGINS`` (comma-separated names) restricts loading to
 those names (an empty value loads none). After loading, ``check_pending()`` makes a misspelled
 hook fail loudly.
+
+Isolation: a plugin whose import raises (a missing optional dependency such as torch), whose
+registration hooks raise (``vrx_add_hookspecs``, ``vrx_event_kinds``, ``vrx_upcasters``,
+``vrx_add_commands``), or whose event tag clashes with another's is skipped, whole, with one
+:class:`SkippedPlugin` naming it, the file and line, and the extra to install. Every other plugin and
+command keeps working; a command that needs a skipped plugin exits 69 (``ExitCode.UNAVAILABLE``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +44,38 @@ from vrx_core.hooks.api import Deriver, ReplayContext
 
 ENTRY_POINT_GROUP = "vrx"
 CORE_DIST = "vrx-core"
+
+#: The vrx-core extra that provides a missing top-level module, for the "install ..." hint.
+EXTRA_FOR_MODULE: dict[str, str] = {"torch": "torch", "numpy": "torch", "pynvml": "nvml"}
+
+
+@dataclass(frozen=True)
+class SkippedPlugin:
+    """A plugin that was not loaded, and why: what the warning line and exit 69 messages show."""
+
+    name: str
+    hook: str  # "import", "vrx_event_kinds", "tag clash", ...
+    reason: str  # "ModuleNotFoundError: No module named 'torch'"
+    where: str | None = None  # "plugins/x/__init__.py:12"
+    missing_module: str | None = None
+
+    @property
+    def install_hint(self) -> str | None:
+        if self.missing_module is None:
+            return None
+        extra = EXTRA_FOR_MODULE.get(self.missing_module)
+        if extra is not None:
+            return f"install the extra: pip install 'vrx-core[{extra}]'"
+        return f"install the module {self.missing_module!r}"
+
+    def render(self) -> str:
+        at = f" ({self.where})" if self.where else ""
+        hint = f"; {self.install_hint}" if self.install_hint else ""
+        return f"plugin {self.name} skipped: {self.hook} failed: {self.reason}{at}{hint}"
+
+    def as_error(self) -> PluginError:
+        at = f" ({self.where})" if self.where else ""
+        return PluginError(f"{self.reason}{at}", plugin=self.name, hook=self.hook)
 
 
 @dataclass(frozen=True)
@@ -129,8 +168,8 @@ class PluginSet:
         self.infos: dict[str, PluginInfo] = {}
         self.registry: EventRegistry = core_registry()
         self._finalized = False
-        #: Plugins that failed to load and were skipped (``strict=False``); the CLI warns about each.
-        self.load_errors: list[PluginError] = []
+        #: Plugins that failed to load or register and were skipped (``strict=False``), by name.
+        self.skipped: dict[str, SkippedPlugin] = {}
         #: Selection names that match no plugin (a typo in VRX_LOAD_PLUGINS or -p no:NAME).
         self.warnings: list[str] = []
         self._strict = True
@@ -143,9 +182,9 @@ class PluginSet:
     ) -> PluginSet:
         """Discover and register plugins per ``selection``; then check hooks and collect kinds.
 
-        ``strict`` raises PluginError for a plugin that cannot load or misnames a hook; otherwise
-        that plugin is skipped and the error kept in ``load_errors`` (a broken third-party plugin
-        must not stop ``vrx verify``).
+        ``strict`` raises PluginError for a plugin that cannot load, misnames a hook or fails to
+        register; otherwise that plugin is skipped and described in ``skipped`` (a broken
+        third-party plugin, or one whose optional dependency is missing, must not stop ``vrx verify``).
         """
         sel = selection or Selection()
         ps = cls()
@@ -180,18 +219,50 @@ class PluginSet:
     def from_argv(cls, argv: Sequence[str]) -> PluginSet:
         return cls.load(Selection.from_argv(argv), strict=False)
 
+    @property
+    def load_errors(self) -> list[PluginError]:
+        """The skipped plugins as errors (one per plugin), in the order they were skipped."""
+        return [s.as_error() for s in self.skipped.values()]
+
     def _failed(self, error: PluginError) -> None:
+        self._skip(SkippedPlugin(name=error.plugin, hook=error.hook, reason=error.message))
+
+    def _skip(self, skipped: SkippedPlugin) -> None:
+        """Drop a plugin whole (strict: raise), so nothing of it stays half-registered."""
         if self._strict:
-            raise error
-        self.load_errors.append(error)
+            raise skipped.as_error()
+        self.skipped.setdefault(skipped.name, skipped)
+        plugin = self.pm.get_plugin(skipped.name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.infos.pop(skipped.name, None)
+
+    def _skip_for(self, name: str, hook: str, exc: BaseException, origin: Path | None = None) -> None:
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        self._skip(
+            SkippedPlugin(
+                name=name,
+                hook=hook,
+                reason=f"{type(exc).__name__}: {exc}",
+                where=_where(exc, origin or self._origin(name)),
+                missing_module=missing.split(".")[0] if missing else None,
+            )
+        )
+
+    def _origin(self, name: str) -> Path | None:
+        """The file or package directory a loaded plugin comes from (for file:line in warnings)."""
+        module = sys.modules.get(self.infos[name].module) if name in self.infos else None
+        file = getattr(module, "__file__", None)
+        if file is None:
+            return None
+        path = Path(file)
+        return path.parent if path.name == "__init__.py" else path
 
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
         try:
             obj = ep.load()
         except (Exception, SystemExit) as exc:
-            self._failed(
-                PluginError(f"cannot load: {type(exc).__name__}: {exc}", plugin=ep.name, hook="load")
-            )
+            self._skip_for(ep.name, "import", exc, _module_origin(ep.module))
             return
         dist = ep.dist
         dist_name = dist.metadata["Name"] if dist is not None else "?"
@@ -208,8 +279,8 @@ class PluginSet:
                 continue
             try:
                 module = _import_file(name, path)
-            except PluginError as exc:
-                self._failed(exc)
+            except (Exception, SystemExit) as exc:
+                self._skip_for(name, "import", exc, path)
                 continue
             self.register_module(name, module, source=f"plugins dir ({directory})")
 
@@ -237,8 +308,12 @@ class PluginSet:
         self.infos[name] = PluginInfo(name=name, version=ver, source=source, module=module)
 
     def finalize(self) -> None:
-        """check_pending, then collect event kinds and upcasters into this set's registry."""
-        self.pm.hook.vrx_add_hookspecs.call_historic(kwargs={"pluginmanager": self.pm})
+        """check_pending, then collect event kinds and upcasters into this set's registry.
+
+        Each registration hook is called per plugin; a plugin that raises in one, or registers a
+        tag another plugin (or the core) already has, is skipped whole.
+        """
+        self._add_hookspecs()
         while True:
             try:
                 self.pm.check_pending()
@@ -248,19 +323,43 @@ class PluginSet:
                 self._failed(PluginError(_pending_message(str(exc)), plugin=name, hook="check_pending"))
                 self.pm.unregister(exc.plugin)
                 self.infos.pop(name, None)
-        for name, kinds in self._each("vrx_event_kinds"):
-            for cls in kinds or ():
-                try:
-                    self.registry.register(cls)
-                except TypeError as exc:
-                    raise PluginError(str(exc), plugin=name, hook="vrx_event_kinds") from None
-        for name, steps in self._each("vrx_upcasters"):
-            for kind, version, fn in steps or ():
-                try:
-                    self.registry.add_upcaster(kind, version, fn)
-                except ValueError as exc:
-                    raise PluginError(str(exc), plugin=name, hook="vrx_upcasters") from None
+        self.registry = self._build_registry()
         self._finalized = True
+
+    def _add_hookspecs(self) -> None:
+        for impl in self.pm.hook.vrx_add_hookspecs.get_hookimpls():
+            try:
+                impl.function(pluginmanager=self.pm)
+            except Exception as exc:
+                self._skip_for(impl.plugin_name, "vrx_add_hookspecs", exc)
+
+    def _registrations(self, hook: str) -> dict[str, list[Any]]:
+        """``hook``'s result per plugin; a plugin that raises is skipped."""
+        found: dict[str, list[Any]] = {}
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            try:
+                found[impl.plugin_name] = list(impl.function() or ())
+            except Exception as exc:
+                self._skip_for(impl.plugin_name, hook, exc)
+        return found
+
+    def _build_registry(self) -> EventRegistry:
+        """The core kinds plus every plugin's kinds and upcasters; a plugin that clashes is dropped."""
+        kinds = self._registrations("vrx_event_kinds")
+        upcasters = self._registrations("vrx_upcasters")
+        order = [n for n in self.infos if n in kinds or n in upcasters]
+        while True:
+            registry = core_registry()
+            owner = dict.fromkeys(registry.tags(), "the core")
+            for name in order:
+                if name in self.skipped:
+                    continue
+                problem = _try_register(registry, owner, name, kinds.get(name, []), upcasters.get(name, []))
+                if problem is not None:
+                    self._skip(problem)
+                    break  # rebuild without it: its kinds may already be in this registry
+            else:
+                return registry
 
     def _each(self, hook: str, **kwargs: Any) -> Iterable[tuple[str, Any]]:
         """Call ``hook`` on each plugin separately so a failure names its plugin."""
@@ -292,8 +391,13 @@ class PluginSet:
     def command_adders(self) -> list[Callable[[Any], None]]:
         def add(subparsers: Any) -> None:
             commands = Commands(subparsers, parents=[common_options()])
-            for _ in self._each("vrx_add_commands", commands=commands):
-                pass
+            for impl in self.pm.hook.vrx_add_commands.get_hookimpls():
+                before = set(subparsers.choices)
+                try:
+                    impl.function(commands=commands)
+                except Exception as exc:
+                    _remove_subcommands(subparsers, set(subparsers.choices) - before)
+                    self._skip_for(impl.plugin_name, "vrx_add_commands", exc)
 
         return [add]
 
@@ -324,6 +428,32 @@ class PluginSet:
         args.plugins = self
         args.pm_registry = lambda: self.registry
         args.plugin_verify_problems = self.verify_problems
+
+
+_INSTALLED: dict[tuple[str | None, str | None], EventRegistry] = {}
+
+
+def installed_registry() -> EventRegistry:
+    """The event registry of the installed plugins per the environment's selection, loaded once per
+    process and selection (``$VRX_LOAD_PLUGINS``, ``$VRX_PLUGINS_DIR``). Skipped plugins are
+    reported through vrx's diagnostics, never raised: reading must not fail for a broken plugin.
+
+    Do not mutate the result; ``copy()`` it.
+    """
+    key = (os.environ.get("VRX_LOAD_PLUGINS"), os.environ.get("VRX_PLUGINS_DIR"))
+    registry = _INSTALLED.get(key)
+    if registry is None:
+        plugins = PluginSet.load(Selection.from_argv([]), strict=False)
+        for skipped in plugins.skipped.values():
+            _warn(skipped.render())
+        registry = _INSTALLED[key] = plugins.registry
+    return registry
+
+
+def _warn(message: str) -> None:
+    from vrx_core.log import diagnostics
+
+    diagnostics.get_logger().warning(message)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -366,19 +496,6 @@ def _import(name: str) -> ModuleType:
         raise UsageError(f"cannot import plugin module {name!r}: {exc}") from None
 
 
-def _error_line(exc: BaseException, path: Path) -> str:
-    """``:LINE`` of the plugin file where an import failed, when the traceback knows it."""
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        return f":{exc.lineno}"
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename) == path.resolve():
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f":{line}" if line else ""
-
-
 def _import_file(name: str, path: Path) -> ModuleType:
     mod_name = f"vrx_plugins_dir.{name}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -388,8 +505,85 @@ def _import_file(name: str, path: Path) -> ModuleType:
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
+    except BaseException:
         del sys.modules[mod_name]
-        line = _error_line(exc, path)
-        raise PluginError(f"{type(exc).__name__}: {exc}", plugin=name, hook=f"import {path}{line}") from None
+        raise
     return module
+
+
+def _try_register(
+    registry: EventRegistry, owner: dict[str, str], name: str, kinds: list[Any], upcasters: list[Any]
+) -> SkippedPlugin | None:
+    """Add one plugin's kinds and upcasters to ``registry``; describe why not when they clash."""
+    for cls in kinds:
+        tag = getattr(getattr(cls, "__struct_config__", None), "tag", None)
+        if isinstance(tag, str) and tag in owner:
+            return SkippedPlugin(
+                name=name,
+                hook="vrx_event_kinds",
+                reason=f"event tag {tag!r} is already registered by {owner[tag]}",
+                where=_class_origin(cls),
+            )
+        try:
+            registry.register(cls)
+        except TypeError as exc:
+            return SkippedPlugin(name=name, hook="vrx_event_kinds", reason=str(exc), where=_class_origin(cls))
+        owner[str(tag)] = f"plugin {name}"
+    for step in upcasters:
+        try:
+            kind, version, fn = step
+            registry.add_upcaster(kind, version, fn)
+        except (TypeError, ValueError) as exc:
+            return SkippedPlugin(name=name, hook="vrx_upcasters", reason=str(exc))
+    return None
+
+
+def _remove_subcommands(subparsers: Any, names: set[str]) -> None:
+    """Take back the subcommands a failing ``vrx_add_commands`` had already added (argparse internals)."""
+    for name in names:
+        subparsers.choices.pop(name, None)
+    subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest not in names]
+
+
+def _class_origin(cls: Any) -> str | None:
+    try:
+        file = inspect.getsourcefile(cls)
+        line = inspect.getsourcelines(cls)[1]
+    except (OSError, TypeError):
+        return None
+    return f"{_short_path(Path(file))}:{line}" if file else None
+
+
+def _module_origin(module: str) -> Path | None:
+    """The file or package directory of ``module`` (an entry point's ``pkg.mod[:attr]``), unimported."""
+    try:
+        spec = importlib.util.find_spec(module.split(":", maxsplit=1)[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin)
+    return path.parent if path.name == "__init__.py" else path
+
+
+def _where(exc: BaseException, origin: Path | None) -> str | None:
+    """``file:line`` of the deepest traceback frame inside the plugin (its file or package)."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{_short_path(Path(exc.filename))}:{exc.lineno}"
+    found: str | None = None
+    tb = exc.__traceback__
+    root = origin.resolve() if origin is not None else None
+    while tb is not None:
+        file = Path(tb.tb_frame.f_code.co_filename)
+        if root is not None and (file.resolve() == root or root in file.resolve().parents):
+            found = f"{_short_path(file)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
+def _short_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter warnings)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

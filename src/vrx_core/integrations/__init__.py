@@ -1,1 +1,1 @@
-"""TODO"""
+"""Bridges from other libraries into a run's log (structlog; later others)."""

@@ -13,14 +13,14 @@ import errno
 import os
 from pathlib import Path
 
-_TMP_PREFIX = ".vrx-tmp-"
+from vrx_core.log.rundir import TMP_PREFIX
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{_TMP_PREFIX}{final.name}.{os.getpid()}"
+    tmp = final.parent / f"{TMP_PREFIX}{final.name}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data)
@@ -61,6 +61,6 @@ def fsync_dir(path: Path) -> None:
 def sweep_temp_files(directory: Path) -> None:
     """Remove temp files a crashed atomic write left behind."""
     with contextlib.suppress(OSError):
-        for p in directory.glob(f"{_TMP_PREFIX}*"):
+        for p in directory.glob(f"{TMP_PREFIX}*"):
             with contextlib.suppress(OSError):
                 p.unlink()

@@ -29,8 +29,9 @@ import msgspec
 
 from vrx_core.errors import CannotCreate, LockHeld
 from vrx_core.log import diagnostics
+from vrx_core.log.rundir import LOCK
 
-LOCK_NAME = "writer.lock"
+LOCK_NAME = LOCK  # kept for importers; RunDir is the one place that names files
 
 
 def boot_id() -> str:

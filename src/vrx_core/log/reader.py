@@ -38,12 +38,13 @@ from vrx_core.events import (
     Sync,
     UnknownEvent,
 )
-from vrx_core.events import registry as default_registry
+from vrx_core.events import registry as process_registry
 from vrx_core.log.framing import ENVELOPE_RE, FORMAT_MAJOR, MAX_LINE_BYTES, split_crc
+from vrx_core.log.rundir import LOG, RunDir
 
 Mode = Literal["strict", "recover", "salvage"]
 MODES: tuple[Mode, ...] = ("strict", "recover", "salvage")
-LOG_NAME = "events.jsonl"
+LOG_NAME = LOG  # kept for importers; RunDir is the one place that names files
 CHUNK = 1 << 20
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError, TypeError)
 _ENVELOPE_KEYS = ("seq", "t", "v", "type", "crc")
@@ -359,6 +360,22 @@ def _iter_lines(fd: int, start: int, max_line: int) -> Iterator[tuple[int, bytes
 RESIDUE_KINDS = frozenset({"crc", "framing", "json", "utf8", "too_long"})
 
 
+def default_registry() -> EventRegistry:
+    """What readers decode with when not given a registry: the core kinds, every installed
+    plugin's kinds (honouring ``$VRX_LOAD_PLUGINS`` and ``$VRX_PLUGINS_DIR``), and any kind this
+    process has emitted. Only kinds nothing installed knows come back as ``UnknownEvent``.
+    """
+    # Bound late on purpose: discovering plugins needs pluggy and entry points, which the writer
+    # (`from vrx_core import Recorder`) must not pay for. hooks/ never imports this module.
+    from vrx_core.hooks.manager import installed_registry
+
+    registry = installed_registry().copy()
+    for info in process_registry:
+        if info.tag not in registry:
+            registry.register(info.cls)
+    return registry
+
+
 class LogReader:
     """Iterate the events of one log; ``report`` describes what was found.
 
@@ -375,13 +392,11 @@ class LogReader:
         registry: EventRegistry | None = None,
         max_line: int = MAX_LINE_BYTES,
     ) -> None:
-        p = Path(path)
-        if p.is_dir() and p.name != LOG_NAME:
-            p = p / LOG_NAME
+        p = RunDir.log_path(path)
         self.path = p
         self.mode = mode
         self.max_line = max_line
-        self.registry = registry or default_registry
+        self.registry = registry if registry is not None else default_registry()
         self.report = ReadReport(path=p, mode=mode)
 
     def __iter__(self) -> Iterator[AnyEvent]:
