@@ -46,7 +46,7 @@ def test_events_table_escapes_control_characters(cli, tmp_path: Path) -> None:
 
 
 def test_broken_plugin_file_warns_and_the_command_still_runs(cli, tmp_path: Path) -> None:
-    """A plugin that fails to import is named (file:line) and skipped; verify still works, replay refuses (69)."""
+    """A plugin that fails to import is named (file:line) and skipped; verify works, replay refuses (69)."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "broken.py").write_text("import math\nx = 1 / 0\n")

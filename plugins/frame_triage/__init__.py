@@ -16,7 +16,8 @@ from vrx_core import hookimpl
 from vrx_core.engine.replay import replay
 from vrx_core.events import Event
 from vrx_core.hooks.api import Deriver, ReplayContext
-from vrx_core.hooks.manager import Commands, PluginSet
+from vrx_core.hooks.host import Commands
+from vrx_core.hooks.manager import PluginSet
 
 from . import backends
 from .events import KINDS

@@ -15,7 +15,8 @@ from typing import Any
 
 from vrx_core.engine.replay import replay
 from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
-from vrx_core.hooks.manager import Commands, PluginSet
+from vrx_core.hooks.host import Commands
+from vrx_core.hooks.manager import PluginSet
 
 from .backends import CameraBackend
 from .capture import ScenarioInput, new_run_dir, record_capture, record_import, run_id_problem

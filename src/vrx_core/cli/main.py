@@ -18,7 +18,8 @@ import msgspec
 from vrx_core._version import __version__
 from vrx_core.cli.tail import add_tail_command
 from vrx_core.errors import ExitCode, NoSuchRun, PluginUnavailable, UsageError, VrxError
-from vrx_core.hooks.manager import PluginSet, common_options
+from vrx_core.hooks.host import common_options
+from vrx_core.hooks.manager import PluginSet
 from vrx_core.log import diagnostics
 
 Handler = Callable[[argparse.Namespace], int]

@@ -537,7 +537,7 @@ def _positive_seconds(text: str) -> float:
 
 def add_tail_command(sub: Any) -> None:
     """Add ``vrx tail`` to the CLI's subparsers (``build_parser(extra=[add_tail_command])``)."""
-    from vrx_core.hooks.manager import common_options
+    from vrx_core.hooks.host import common_options
 
     p = sub.add_parser(
         "tail",

@@ -22,16 +22,12 @@ command keeps working; a command that needs a skipped plugin exits 69 (``ExitCod
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -41,41 +37,19 @@ from vrx_core.errors import PluginError, UsageError, VrxError
 from vrx_core.events import EventRegistry, core_registry
 from vrx_core.hooks import specs as hookspecs
 from vrx_core.hooks.api import Deriver, ReplayContext
-
-ENTRY_POINT_GROUP = "vrx"
-CORE_DIST = "vrx-core"
-
-#: The vrx-core extra that provides a missing top-level module, for the "install ..." hint.
-EXTRA_FOR_MODULE: dict[str, str] = {"torch": "torch", "numpy": "torch", "pynvml": "nvml"}
-
-
-@dataclass(frozen=True)
-class SkippedPlugin:
-    """A plugin that was not loaded, and why: what the warning line and exit 69 messages show."""
-
-    name: str
-    hook: str  # "import", "vrx_event_kinds", "tag clash", ...
-    reason: str  # "ModuleNotFoundError: No module named 'torch'"
-    where: str | None = None  # "plugins/x/__init__.py:12"
-    missing_module: str | None = None
-
-    @property
-    def install_hint(self) -> str | None:
-        if self.missing_module is None:
-            return None
-        extra = EXTRA_FOR_MODULE.get(self.missing_module)
-        if extra is not None:
-            return f"install the extra: pip install 'vrx-core[{extra}]'"
-        return f"install the module {self.missing_module!r}"
-
-    def render(self) -> str:
-        at = f" ({self.where})" if self.where else ""
-        hint = f"; {self.install_hint}" if self.install_hint else ""
-        return f"plugin {self.name} skipped: {self.hook} failed: {self.reason}{at}{hint}"
-
-    def as_error(self) -> PluginError:
-        at = f" ({self.where})" if self.where else ""
-        return PluginError(f"{self.reason}{at}", plugin=self.name, hook=self.hook)
+from vrx_core.hooks.discovery import (
+    CORE_DIST,
+    ENTRY_POINT_GROUP,
+    Selection,
+    SkippedPlugin,
+    class_origin,
+    failure_location,
+    import_plugin_file,
+    import_plugin_module,
+    module_origin,
+    pending_message,
+)
+from vrx_core.hooks.host import Commands, common_options
 
 
 @dataclass(frozen=True)
@@ -86,71 +60,6 @@ class PluginInfo:
     version: str
     source: str  # "built-in", "entry point <dist>", "plugins dir <path>", "-p"
     module: str
-
-
-@dataclass
-class Commands:
-    """Handed to ``vrx_add_commands``: plugins add subcommands through :meth:`add`."""
-
-    subparsers: Any
-    parents: list[argparse.ArgumentParser] = field(default_factory=list)
-
-    def add(
-        self, name: str, *, help: str, description: str | None = None, handler: Callable[[Any], int]
-    ) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = self.subparsers.add_parser(
-            name, help=help, description=description or help, parents=self.parents
-        )
-        parser.set_defaults(handler=handler)
-        return parser
-
-
-def _split_names(value: str) -> list[str]:
-    return [n.strip() for n in value.split(",") if n.strip()]
-
-
-@dataclass
-class Selection:
-    """The user's plugin choices: -p, -p no:, --plugins-dir, and the environment."""
-
-    enable: list[str] = field(default_factory=list)
-    block: set[str] = field(default_factory=set)
-    dirs: list[Path] = field(default_factory=list)
-    only: set[str] | None = None
-
-    @classmethod
-    def from_argv(cls, argv: Sequence[str], environ: dict[str, str] | None = None) -> Selection:
-        env = os.environ if environ is None else environ
-        sel = cls()
-        args = list(argv)
-        for i, arg in enumerate(args):
-            value: str | None = None
-            if arg in ("-p", "--plugin") and i + 1 < len(args):
-                value = args[i + 1]
-            elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
-                value = arg[2:]
-            elif arg.startswith("--plugin="):
-                value = arg.split("=", 1)[1]
-            if value is not None:
-                if value.startswith("no:"):
-                    sel.block.add(value[3:])
-                else:
-                    sel.enable.append(value)
-            if arg == "--plugins-dir" and i + 1 < len(args):
-                sel.dirs.append(Path(args[i + 1]))
-            elif arg.startswith("--plugins-dir="):
-                sel.dirs.append(Path(arg.split("=", 1)[1]))
-        for d in env.get("VRX_PLUGINS_DIR", "").split(os.pathsep):
-            if d:
-                sel.dirs.append(Path(d))
-        if "VRX_LOAD_PLUGINS" in env:
-            sel.only = set(_split_names(env["VRX_LOAD_PLUGINS"]))
-        return sel
-
-    def allows(self, name: str) -> bool:
-        if name in self.block:
-            return False
-        return self.only is None or name in self.only or name in self.enable
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -199,7 +108,7 @@ class PluginSet:
             ps.load_dir(d, sel)
         for name in sel.enable:
             if name not in ps.infos and name not in sel.block:
-                ps.register_module(name, _import(name), source="-p")
+                ps.register_module(name, import_plugin_module(name), source="-p")
         ps.finalize()
         ps.warnings += [
             f"{origin} names {name!r}, which is not an available plugin"
@@ -244,7 +153,7 @@ class PluginSet:
                 name=name,
                 hook=hook,
                 reason=f"{type(exc).__name__}: {exc}",
-                where=_where(exc, origin or self._origin(name)),
+                where=failure_location(exc, origin or self._origin(name)),
                 missing_module=missing.split(".")[0] if missing else None,
             )
         )
@@ -262,7 +171,7 @@ class PluginSet:
         try:
             obj = ep.load()
         except (Exception, SystemExit) as exc:
-            self._skip_for(ep.name, "import", exc, _module_origin(ep.module))
+            self._skip_for(ep.name, "import", exc, module_origin(ep.module))
             return
         dist = ep.dist
         dist_name = dist.metadata["Name"] if dist is not None else "?"
@@ -278,7 +187,7 @@ class PluginSet:
             if name.startswith("_") or (sel is not None and not sel.allows(name)):
                 continue
             try:
-                module = _import_file(name, path)
+                module = import_plugin_file(name, path)
             except (Exception, SystemExit) as exc:
                 self._skip_for(name, "import", exc, path)
                 continue
@@ -320,7 +229,7 @@ class PluginSet:
                 break
             except pluggy.PluginValidationError as exc:
                 name = self.pm.get_name(exc.plugin) or "?"
-                self._failed(PluginError(_pending_message(str(exc)), plugin=name, hook="check_pending"))
+                self._failed(PluginError(pending_message(str(exc)), plugin=name, hook="check_pending"))
                 self.pm.unregister(exc.plugin)
                 self.infos.pop(name, None)
         self.registry = self._build_registry()
@@ -456,61 +365,6 @@ def _warn(message: str) -> None:
     diagnostics.get_logger().warning(message)
 
 
-def common_options() -> argparse.ArgumentParser:
-    """Options every command accepts; they are read before parsing, to load plugins."""
-    p = argparse.ArgumentParser(add_help=False)
-    # Accepted after the command too; SUPPRESS keeps a subcommand from resetting the global flag.
-    p.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
-    )
-    g = p.add_argument_group("plugins")
-    g.add_argument(
-        "-p",
-        dest="plugin_opts",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="load plugin module NAME, or block a plugin with -p no:NAME (repeatable)",
-    )
-    g.add_argument(
-        "--plugins-dir",
-        dest="plugin_dirs",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="load every *.py in DIR as a plugin (also $VRX_PLUGINS_DIR)",
-    )
-    return p
-
-
-def _pending_message(text: str) -> str:
-    """pluggy's "unknown hook 'x' in plugin <module ...>" without the object's repr."""
-    hook = text.split("unknown hook ", 1)[-1].split(" in plugin", 1)[0]
-    return f"unknown hook {hook} (misspelled? see docs/hooks.md for the hook names)"
-
-
-def _import(name: str) -> ModuleType:
-    try:
-        return importlib.import_module(name)
-    except (ImportError, ValueError, TypeError) as exc:
-        raise UsageError(f"cannot import plugin module {name!r}: {exc}") from None
-
-
-def _import_file(name: str, path: Path) -> ModuleType:
-    mod_name = f"vrx_plugins_dir.{name}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"cannot load plugin file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[mod_name]
-        raise
-    return module
-
-
 def _try_register(
     registry: EventRegistry, owner: dict[str, str], name: str, kinds: list[Any], upcasters: list[Any]
 ) -> SkippedPlugin | None:
@@ -522,12 +376,12 @@ def _try_register(
                 name=name,
                 hook="vrx_event_kinds",
                 reason=f"event tag {tag!r} is already registered by {owner[tag]}",
-                where=_class_origin(cls),
+                where=class_origin(cls),
             )
         try:
             registry.register(cls)
         except TypeError as exc:
-            return SkippedPlugin(name=name, hook="vrx_event_kinds", reason=str(exc), where=_class_origin(cls))
+            return SkippedPlugin(name=name, hook="vrx_event_kinds", reason=str(exc), where=class_origin(cls))
         owner[str(tag)] = f"plugin {name}"
     for step in upcasters:
         try:
@@ -545,45 +399,3 @@ def _remove_subcommands(subparsers: Any, names: set[str]) -> None:
     subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest not in names]
 
 
-def _class_origin(cls: Any) -> str | None:
-    try:
-        file = inspect.getsourcefile(cls)
-        line = inspect.getsourcelines(cls)[1]
-    except (OSError, TypeError):
-        return None
-    return f"{_short_path(Path(file))}:{line}" if file else None
-
-
-def _module_origin(module: str) -> Path | None:
-    """The file or package directory of ``module`` (an entry point's ``pkg.mod[:attr]``), unimported."""
-    try:
-        spec = importlib.util.find_spec(module.split(":", maxsplit=1)[0])
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin)
-    return path.parent if path.name == "__init__.py" else path
-
-
-def _where(exc: BaseException, origin: Path | None) -> str | None:
-    """``file:line`` of the deepest traceback frame inside the plugin (its file or package)."""
-    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
-        return f"{_short_path(Path(exc.filename))}:{exc.lineno}"
-    found: str | None = None
-    tb = exc.__traceback__
-    root = origin.resolve() if origin is not None else None
-    while tb is not None:
-        file = Path(tb.tb_frame.f_code.co_filename)
-        if root is not None and (file.resolve() == root or root in file.resolve().parents):
-            found = f"{_short_path(file)}:{tb.tb_lineno}"
-        tb = tb.tb_next
-    return found
-
-
-def _short_path(path: Path) -> str:
-    """``path`` relative to the working directory when it lies below it (shorter warnings)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

@@ -23,7 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     from vrx_core.events import Event
     from vrx_core.hooks.api import Deriver, ReplayContext
-    from vrx_core.hooks.manager import Commands, PluginSet
+    from vrx_core.hooks.host import Commands, LoadedPlugins
     from vrx_core.upcast import Upcaster
 
 PROJECT = "vrx"
@@ -123,7 +123,7 @@ def vrx_verify_run(run_dir: Path) -> list[str]:
 
 
 @hookspec
-def vrx_demo(parent: Path, plugins: PluginSet) -> list[str]:
+def vrx_demo(parent: Path, plugins: LoadedPlugins) -> list[str]:
     """Record a small demo run of this plugin under ``parent`` for ``vrx demo``; return lines to print.
 
     :param plugins: the loaded plugin set (its registry for recording, itself for replaying).
