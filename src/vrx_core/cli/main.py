@@ -11,16 +11,16 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from vrx_core._version import __version__
-from vrx_core.cli.tail import add_tail_command
 from vrx_core.errors import ExitCode, NoSuchRun, PluginUnavailable, UsageError, VrxError
 from vrx_core.hooks.host import common_options
-from vrx_core.hooks.manager import PluginSet
-from vrx_core.log import diagnostics
+
+if TYPE_CHECKING:
+    from vrx_core.hooks.manager import PluginSet
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -293,6 +293,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _add_tail(sub: Any) -> None:
+    from vrx_core.cli.tail import add_tail_command
+
     add_tail_command(sub)
 
 
@@ -391,6 +393,10 @@ _OS_EXIT = {
 
 
 def _main(argv: list[str]) -> int:
+    # Imported here, not at the top: `vrx --version` is answered without loading plugin machinery.
+    from vrx_core.hooks.manager import PluginSet
+    from vrx_core.log import diagnostics
+
     plugins = PluginSet.from_argv(argv)
     parser = build_parser(plugins.command_adders())
     for skipped in plugins.skipped.values():
