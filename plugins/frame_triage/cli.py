@@ -53,6 +53,7 @@ def add_commands(commands: Commands) -> None:
     sub = p.add_subparsers(dest="triage_command", metavar="SUBCOMMAND")
     v = sub.add_parser(
         "validate",
+        parents=commands.parents,
         help="check a scenario file against the schema",
         description="Validate SCENARIO.json; list every problem as <dotted.path>: <message>. "
         "Exit 0 valid, 1 invalid, 2 usage.",
@@ -61,6 +62,7 @@ def add_commands(commands: Commands) -> None:
     v.set_defaults(handler=cmd_validate)
     r = sub.add_parser(
         "run",
+        parents=commands.parents,
         help="run a capture from a scenario and derive its bundle",
         description="Validate SCENARIO.json, record the stream as events into <out>/<run_id>/events.jsonl "
         "and "
@@ -76,6 +78,7 @@ def add_commands(commands: Commands) -> None:
     r.set_defaults(handler=cmd_run)
     i = sub.add_parser(
         "import",
+        parents=commands.parents,
         help="convert a labops bundle into a vrx run and recompute its metrics",
         description="Read BUNDLE_DIR/events.jsonl (plus run.json and scenario.json when present) written by "
         "the "

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import fnmatch
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +95,7 @@ def _add_ingest(sub: Any) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from vrx_core.engine.ingest import ingest
+    from vrx_core.log.rundir import RunDir
     from vrx_core.log.writer import Recorder
 
     if args.file == "-":
@@ -106,11 +109,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise NoSuchRun(f"cannot read input: {exc.strerror}", path=args.file) from None
         source = args.file
     try:
-        rec = Recorder(args.run_dir, takeover=args.takeover, registry=args.pm_registry())
+        rec = Recorder(RunDir.of(args.run_dir).root, takeover=args.takeover, registry=args.pm_registry())
         try:
             result = ingest(rec, stream, source, on_reject=lambda m: print(f"vrx: {m}", file=sys.stderr))
-        except BaseException:
-            rec.close("error", "ingest interrupted")
+        except KeyboardInterrupt:
+            rec.close("interrupted", "KeyboardInterrupt")
+            raise
+        except BaseException as exc:
+            rec.close("error", f"ingest failed: {type(exc).__name__}: {exc}"[:2000])
             raise
         rec.close("ok", end=not args.no_end)
     finally:
@@ -162,8 +168,10 @@ def _add_replay(sub: Any) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from vrx_core.engine.replay import check, raise_on_drift, replay
+    from vrx_core.log.rundir import RunDir
 
     _require_all_plugins(args.plugins, "replay")
+    args.run_dir = str(RunDir.of(args.run_dir).root)
     if args.check:
         result, drifts = check(args.run_dir, args.plugins, mode=args.mode, against=args.out)
         for d in drifts:
@@ -233,7 +241,16 @@ def _add_events(sub: Any) -> None:
         action="append",
         default=[],
         metavar="T",
-        help="only events of kind T (repeatable)",
+        help="only events of kind T (repeatable; an unknown kind is a usage error listing the known ones)",
+    )
+    p.add_argument(
+        "--name",
+        "-n",
+        dest="names",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only metric events whose name matches GLOB, e.g. 'loss*' (repeatable)",
     )
     p.add_argument("--since-seq", type=int, default=0, metavar="N", help="only events with seq >= N")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -241,17 +258,29 @@ def _add_events(sub: Any) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from vrx_core.cli.render import event_json_line, event_row, event_tag
+    from vrx_core.cli.render import EventTable, event_json_line, event_tag
+    from vrx_core.events import Metric
     from vrx_core.log.reader import LogReader
 
-    reader = LogReader(args.run_dir, registry=args.pm_registry())
+    registry = args.pm_registry()
+    unknown = sorted(set(args.types) - set(registry.tags()))
+    if unknown:
+        raise UsageError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(registry.tags())}")
+    reader = LogReader(args.run_dir, registry=registry)
     wanted = set(args.types)
+    names = args.names
+    table = None if args.json else EventTable(sys.stdout, registry.tags())
     for ev in reader:
         if ev.seq < args.since_seq:
             continue
         if wanted and event_tag(ev) not in wanted:
             continue
-        sys.stdout.write(event_json_line(ev) if args.json else event_row(ev))
+        if names and not (isinstance(ev, Metric) and any(fnmatch.fnmatchcase(ev.name, g) for g in names)):
+            continue
+        if table is None:
+            sys.stdout.write(event_json_line(ev))
+        else:
+            table.row(ev)
     if reader.report.residue is not None:
         print(
             f"vrx: note: stopped at crash residue: {reader.report.residue.render(reader.path)}",
@@ -361,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(argv)
     except VrxError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         print(f"vrx: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
@@ -374,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # A file system refusal that no command turned into its own error: one line, a code by kind.
         if debug:
-            raise
+            traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"vrx: {where}{exc.strerror or exc}", file=sys.stderr)
         return int(_OS_EXIT.get(exc.errno or 0, ExitCode.IOERR))

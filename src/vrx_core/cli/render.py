@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
 
@@ -53,11 +54,27 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def event_row(ev: AnyEvent) -> str:
+def event_row(ev: AnyEvent, kind_width: int = 16) -> str:
     """One table row: seq, UTC time, kind, then key=value pairs."""
     d = event_dict(ev)
     rest = " ".join(f"{k}={_short(v)}" for k, v in d.items() if k not in _ENVELOPE and v is not None)
-    return f"{ev.seq:>8}  {clock(ev.t)}  {d['type']:<16} {rest}\n"
+    return f"{ev.seq:>8}  {clock(ev.t)}  {d['type']:<{kind_width}} {rest}\n"
+
+
+class EventTable:
+    """``vrx events``' table: a header, then one row per event, the kind column as wide as the
+    longest kind the registry knows (rows stream: widths are fixed before the first one)."""
+
+    def __init__(self, out: TextIO, kinds: Iterable[str] = ()) -> None:
+        self.out = out
+        self.kind_width = min(max((len(k) for k in kinds), default=16), 40)
+        self._header = False
+
+    def row(self, ev: AnyEvent) -> None:
+        if not self._header:
+            self._header = True
+            self.out.write(f"{'seq':>8}  {'time (UTC)':<24}  {'kind':<{self.kind_width}} fields\n")
+        self.out.write(event_row(ev, max(self.kind_width, len(event_tag(ev)))))
 
 
 def plugin_rows(plugins: PluginSet) -> list[dict[str, Any]]:

@@ -177,3 +177,30 @@ def _short_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+#: File names in a plugins directory that are never plugins (tests and their configuration).
+_NOT_PLUGINS = ("test_*.py", "*_test.py", "conftest.py")
+
+
+def plugin_files(directory: Path) -> list[Path]:
+    """The files of ``directory`` that ``--plugins-dir`` loads, in name order.
+
+    A plugin file is a ``*.py`` file that is not private (``_x.py``), not a test (``test_*.py``,
+    ``*_test.py``, ``conftest.py``) and mentions ``hookimpl``: scripts and helpers kept beside
+    plugins (the examples directory holds a training script) are neither imported nor listed.
+    """
+    return [
+        path
+        for path in sorted(directory.glob("*.py"))
+        if not path.name.startswith("_")
+        and not any(path.match(pattern) for pattern in _NOT_PLUGINS)
+        and _mentions_hookimpl(path)
+    ]
+
+
+def _mentions_hookimpl(path: Path) -> bool:
+    try:
+        return b"hookimpl" in path.read_bytes()
+    except OSError:
+        return True  # let the import report why it cannot be read

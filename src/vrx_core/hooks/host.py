@@ -39,7 +39,17 @@ def common_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     # Accepted after the command too; SUPPRESS keeps a subcommand from resetting the global flag.
     p.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks for errors (the exit code stays the documented one)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more diagnostics on stderr (-vv for debug)",
     )
     g = p.add_argument_group("plugins")
     g.add_argument(

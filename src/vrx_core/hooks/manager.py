@@ -48,6 +48,7 @@ from vrx_core.hooks.discovery import (
     import_plugin_module,
     module_origin,
     pending_message,
+    plugin_files,
 )
 from vrx_core.hooks.host import Commands, common_options
 
@@ -121,7 +122,7 @@ class PluginSet:
         """Plugin names that exist (loaded or not): entry points and plugins-dir files."""
         names = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
         for d in sel.dirs:
-            names |= {p.stem for p in d.glob("*.py")} if d.is_dir() else set()
+            names |= {p.stem for p in plugin_files(d)} if d.is_dir() else set()
         return names
 
     @classmethod
@@ -182,9 +183,9 @@ class PluginSet:
     def load_dir(self, directory: Path, sel: Selection | None = None) -> None:
         if not directory.is_dir():
             raise UsageError(f"plugins directory does not exist: {directory}")
-        for path in sorted(directory.glob("*.py")):
+        for path in plugin_files(directory):
             name = path.stem
-            if name.startswith("_") or (sel is not None and not sel.allows(name)):
+            if sel is not None and not sel.allows(name):
                 continue
             try:
                 module = import_plugin_file(name, path)
@@ -196,6 +197,8 @@ class PluginSet:
     def register_module(self, name: str, obj: Any, *, source: str, version: str | None = None) -> None:
         if self.pm.is_blocked(name):
             return
+        if source.startswith("plugins dir") and not _has_hookimpls(obj):
+            return  # a helper module or script beside the plugins: not a plugin, not listed
         if name in self.infos:
             self._failed(
                 PluginError(
@@ -399,3 +402,6 @@ def _remove_subcommands(subparsers: Any, names: set[str]) -> None:
     subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest not in names]
 
 
+def _has_hookimpls(obj: Any) -> bool:
+    marker = f"{hookspecs.PROJECT}_impl"
+    return any(hasattr(getattr(obj, attr, None), marker) for attr in dir(obj) if attr.startswith("vrx_"))
