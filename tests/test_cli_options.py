@@ -103,3 +103,25 @@ def test_ctrl_c_during_ingest_is_recorded_as_interrupted(
     assert cli("ingest", str(tmp_path / "run"), str(src)).code == 130
     end = [e for e in read_events(tmp_path / "run") if isinstance(e, RunEnd)]
     assert [e.status for e in end] == ["interrupted"]
+
+
+def test_vrx_warnings_read_as_one_line_and_json_only_when_asked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from vrx_core.log import diagnostics
+
+    monkeypatch.delenv("VRX_LOG_FORMAT", raising=False)
+    diagnostics.configure()
+    diagnostics.get_logger().warning("torn tail cut", run="runs/a", bytes=12, previous={"pid": 3})
+    diagnostics.get_logger().info("not shown by default")
+    expected = 'vrx: warning: torn tail cut (run=runs/a, bytes=12, previous={"pid":3})\n'
+    assert capsys.readouterr().err == expected
+    monkeypatch.setenv("VRX_LOG_FORMAT", "json")
+    diagnostics.configure()
+    diagnostics.get_logger().warning("torn tail cut", bytes=12)
+    entry = json.loads(capsys.readouterr().err)
+    assert entry["event"] == "torn tail cut" and entry["level"] == "warning" and entry["bytes"] == 12
+    monkeypatch.delenv("VRX_LOG_FORMAT")
+    diagnostics.configure()
