@@ -7,6 +7,7 @@ Exit codes: 0 valid / all thresholds pass; 1 invalid scenario or failed run; 2 u
 from __future__ import annotations
 
 import argparse
+import shutil
 import stat
 import sys
 import time
@@ -17,6 +18,7 @@ from vrx_core.engine.replay import replay
 from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
 from vrx_core.hooks.host import Commands
 from vrx_core.hooks.manager import PluginSet
+from vrx_core.log.rundir import RunDir
 
 from .backends import CameraBackend
 from .capture import ScenarioInput, new_run_dir, record_capture, record_import, run_id_problem
@@ -153,17 +155,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{Path(args.out) / args.run_id} already exists; bundles are never overwritten"
         ) from None
-    print(f"run queued: {run_id} ({scenario.source_name}, backend {backend.name})")
-    n = record_capture(
-        run_dir,
-        run_id,
-        scenario,
-        backend,
-        created_ns=created_ns,
-        registry=plugins.registry,
-        realtime=args.realtime,
-    )
+    print(f"recording run {run_id} ({scenario.source_name}, backend {backend.name}) ...")
+    try:
+        n = record_capture(
+            run_dir,
+            run_id,
+            scenario,
+            backend,
+            created_ns=created_ns,
+            registry=plugins.registry,
+            realtime=args.realtime,
+        )
+    except BaseException:
+        _remove_if_nothing_recorded(run_dir)
+        raise
     return _derive_and_report(run_dir, plugins, n)
+
+
+def _remove_if_nothing_recorded(run_dir: Path) -> None:
+    """A run that failed before its log was created leaves no directory to block its run id;
+    one that recorded anything is kept as evidence."""
+    if not RunDir(run_dir).log.exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

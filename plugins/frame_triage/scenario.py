@@ -121,7 +121,9 @@ def parse_scenario(raw: bytes, *, source: str = "<scenario>") -> dict[str, Any]:
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ScenarioError(source, f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
+        near = text.splitlines()[exc.lineno - 1][max(0, exc.colno - 21) : exc.colno + 20] if text else ""
+        message = f"invalid JSON: {exc.msg} near {near.strip()!r}"
+        raise ScenarioError(source, message, line=exc.lineno, column=exc.colno) from None
     except _JsonContentError as exc:
         raise ScenarioError(source, f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):

@@ -171,3 +171,29 @@ def test_starter_scenarios_are_valid(cli, name: str) -> None:
     """Every shipped starter scenario validates."""
     assert cli("triage", "validate", str(SCENARIOS / f"{name}.json")).code == 0
     assert json.loads((SCENARIOS / f"{name}.json").read_text())["scenario_id"] == name
+
+
+def test_a_run_that_fails_before_recording_leaves_no_directory(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run id stays free: a retry with the same --run-id is not blocked by an empty directory."""
+    from vrx_plugins.frame_triage import cli as triage_cli
+
+    def fail(*args: object, **kwargs: object) -> int:
+        raise triage_cli.TriageFailed("camera not found")
+
+    monkeypatch.setattr(triage_cli, "record_capture", fail)
+    scenario = str(SCENARIOS / "sim_baseline.json")
+    out = tmp_path / "out"
+    r = cli("triage", "run", scenario, "--out", str(out), "--run-id", "r1")
+    assert r.code == 1 and "camera not found" in r.err
+    assert not (out / "r1").exists()
+    monkeypatch.undo()
+    assert cli("triage", "run", scenario, "--out", str(out), "--run-id", "r1").code == 0
+
+
+def test_invalid_json_says_where_and_shows_the_text(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "s.json"
+    bad.write_text('{"a": 1,\n "b": }')
+    r = cli("triage", "validate", str(bad))
+    assert r.err.strip().endswith(f"{bad}:2:7: invalid JSON: Expecting value near '\"b\": }}'")

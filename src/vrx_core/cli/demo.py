@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,20 +23,8 @@ from vrx_core.events import Checkpoint, Metric, Params
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.integrations.structlog_sink import structlog_processor
 from vrx_core.log.reader import LogReader
+from vrx_core.log.rundir import RunDir
 from vrx_core.log.writer import Recorder
-
-
-def fresh_run_dir(parent: Path, prefix: str) -> Path:
-    """A new, never reused directory ``<parent>/<prefix>-<UTC time>[-n]``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    for n in range(1000):
-        candidate = parent / (f"{prefix}-{stamp}" + (f"-{n}" if n else ""))
-        try:
-            candidate.mkdir(parents=True)
-        except FileExistsError:
-            continue
-        return candidate
-    raise RuntimeError(f"no free run directory name under {parent}")
 
 
 def record_training(run_dir: Path, steps: int = 60, seed: int = 0) -> None:
@@ -71,7 +58,7 @@ def record_training(run_dir: Path, steps: int = 60, seed: int = 0) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     plugins: PluginSet = args.plugins
     parent = Path(args.out)
-    run_dir = fresh_run_dir(parent, "demo")
+    run_dir = RunDir.fresh(parent, "demo").root
     print(f"recording a demo training run into {run_dir} ...")
     record_training(run_dir)
     verdict = verify_log(run_dir, registry=plugins.registry)
@@ -96,3 +83,4 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"try: vrx events {run_dir} --type metric | tail -3; vrx replay --check {run_dir}")
     code = max(int(verdict.exit_code), int(result.exit_code))
     return int(ExitCode.OK) if code == 0 else code
+

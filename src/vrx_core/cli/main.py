@@ -183,7 +183,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if result.failures:
             return int(ExitCode.SOFTWARE)
         print(
-            f"no drift: {len(result.files) + 1} derived file(s) match a fresh replay"
+            f"no drift: {len(result.files)} derived file(s) and derived.json match a fresh replay"
             f" of {result.report.lines} lines"
         )
         return int(ExitCode.OK)
@@ -193,7 +193,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"replayed {r.lines} lines"
         + (f" (seq 0..{r.last_seq})" if r.last_seq >= 0 else "")
         + f" of {args.run_dir} into {result.out_dir}: "
-        f"{len(result.files)} derived file(s)" + ("" if r.complete else "; log incomplete (no run end)")
+        f"{len(result.files)} derived file(s) and derived.json"
+        + ("" if r.complete else "; log incomplete (no run end)")
     )
     for rel, plugin in sorted(result.files.items()):
         print(f"  {rel}  ({plugin})")
@@ -295,7 +296,9 @@ def _add_plugins(sub: Any) -> None:
         help="list loaded plugins: version, source, hooks, event kinds",
         description=(
             "List every loaded plugin with its version, source, hooks, and the event kinds it "
-            "registers and consumes. Plugins that failed to load are named on stderr. Exit code: 0."
+            "registers and consumes. Plugins that failed to load are named on stderr, with the file, "
+            "line and what to install. Exit codes: 0 listed; 2 a -p module or --plugins-dir that "
+            "cannot be loaded."
         ),
         parents=[common_options()],
     )
@@ -334,8 +337,9 @@ def _add_demo(sub: Any) -> None:
         help="record a small demo run, verify it, and show what was recorded and derived",
         description=(
             "Record a demo training run under OUT, verify its log, replay it through the plugins, "
-            "record a simulated camera capture, and print a summary. Exit codes: 0 done; 73 OUT "
-            "cannot be written; 70 a plugin failed."
+            "record a simulated camera capture, and print a summary. Exit codes: 0 done; 3 or 65 the "
+            "demo run did not verify (a bug: please report it); 70 a plugin failed; 73 OUT cannot be "
+            "written."
         ),
     )
     p.add_argument("--out", default="runs", help="parent directory of the demo run (default: runs)")

@@ -10,6 +10,7 @@ argument here, so each accepts the run directory or the path of its ``events.jso
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -37,6 +38,27 @@ class RunDir:
         if p.name == LOG and not p.is_dir():
             return cls(p.parent)
         return cls(p)
+
+    @classmethod
+    def fresh(cls, root: str | os.PathLike[str], name: str, *, now: float | None = None) -> RunDir:
+        """Create a new, never reused run directory ``<root>/<name>-<YYYYMMDD-HHMMSS>[-n]`` (UTC).
+
+        Two runs started in the same second get ``-1``, ``-2``, ...: the directory is created
+        here (``mkdir`` fails on an existing one), so concurrent callers never share a run.
+        """
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"run name must be a plain name, got {name!r}")
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+        parent = Path(root)
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in range(10_000):
+            candidate = parent / (f"{name}-{stamp}" + (f"-{n}" if n else ""))
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return cls(candidate)
+        raise FileExistsError(f"no free run directory name for {name!r} under {parent}")
 
     @staticmethod
     def log_path(path: str | os.PathLike[str]) -> Path:
