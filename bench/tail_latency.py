@@ -156,7 +156,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
-    from vrx_core.follow.follower import fs_type
+    from vrx_core.follow.watch import fs_type
 
     base = Path(tempfile.mkdtemp(prefix="vrx-tail-bench-", dir=args.dir))
     modes = MODES[:3] if args.quick else MODES

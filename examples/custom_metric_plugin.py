@@ -1,25 +1,25 @@
 """A complete custom metric plugin: EMA and best value of every Metric, into ema.json.
 
-Apply it to any run, old ones included:  vrx replay RUN_DIR --plugins-dir examples/
-"""
+Apply it to any run, old ones included:  vrx replay RUN_DIR --plugins-dir examples/"""
 
 import math
 from typing import Any
 
 from vrx_core import hookimpl
 from vrx_core.events import Metric
-from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
+from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext, handles
 
 ALPHA = 0.1  # EMA smoothing factor
 
 
 class EmaBest(Deriver):
-    consumes = frozenset({"metric"})
+    outputs = frozenset({"ema.json"})  # every file finish() writes
 
     def __init__(self) -> None:
         self.state: dict[str, dict[str, Any]] = {}
 
-    def on_event(self, event: Metric) -> None:  # type: ignore[override]
+    @handles(Metric)  # called once per Metric, in seq order; mypy checks `event: Metric`
+    def on_metric(self, event: Metric) -> None:
         first = {"ema": event.value, "best": event.value, "best_step": event.step, "n": 0}
         s = self.state.setdefault(event.name, first)
         s["ema"] += ALPHA * (event.value - s["ema"])

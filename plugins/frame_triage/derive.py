@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vrx_core.events import AnyEvent
-from vrx_core.hooks.api import DerivedFiles, Deriver
+from vrx_core.hooks.api import DerivedFiles, Deriver, handles
 
 from .events import (
-    TriageConfigApplied,
     TriageFrame,
     TriageImported,
     TriageScenario,
@@ -25,20 +23,17 @@ from .scenario import (
     validate_scenario,
 )
 
+OUTPUTS = ("scenario.json", "run.json", "metrics.csv", "metrics.json", "summary.md")
+
 
 class TriageDeriver(Deriver):
-    """Frame stream -> scenario.json, run.json, metrics.csv, metrics.json, summary.md."""
+    """Frame stream -> scenario.json, run.json, metrics.csv, metrics.json, summary.md.
 
-    consumes = frozenset(
-        {
-            "triage.scenario",
-            "triage.config_applied",
-            "triage.stream_started",
-            "triage.frame",
-            "triage.stream_stopped",
-            "triage.imported",
-        }
-    )
+    Only for a capture run (one with a ``triage.stream_started``): for any other run it writes
+    nothing, so other plugins may write ``metrics.json`` for their own kinds of run.
+    """
+
+    outputs = frozenset(OUTPUTS)
 
     def __init__(self) -> None:
         self.scenario: TriageScenario | None = None
@@ -50,21 +45,32 @@ class TriageDeriver(Deriver):
         self.results: list[ThresholdResult] | None = None
         self.metrics: TriageMetrics | None = None
 
-    def on_event(self, event: AnyEvent) -> None:
-        if isinstance(event, TriageFrame):
-            self.acc.add_sample(event.ts_ns, event.dropped)
-            if self.latest_ts_ns is None or event.ts_ns > self.latest_ts_ns:
-                self.latest_ts_ns = event.ts_ns
-        elif isinstance(event, TriageScenario):
-            self.scenario = event
-        elif isinstance(event, TriageStreamStarted):
-            self.started = event
-        elif isinstance(event, TriageStreamStopped):
-            self.stopped = event
-        elif isinstance(event, TriageImported):
-            self.imported = event
-        elif not isinstance(event, TriageConfigApplied):
-            raise TypeError(f"unexpected event {type(event).__name__}")
+    @handles(TriageFrame)
+    def on_frame(self, event: TriageFrame) -> None:
+        self.acc.add_sample(event.ts_ns, event.dropped)
+        if self.latest_ts_ns is None or event.ts_ns > self.latest_ts_ns:
+            self.latest_ts_ns = event.ts_ns
+
+    @handles(TriageScenario)
+    def on_scenario(self, event: TriageScenario) -> None:
+        self.scenario = event
+
+    @handles(TriageStreamStarted)
+    def on_started(self, event: TriageStreamStarted) -> None:
+        self.started = event
+
+    @handles(TriageStreamStopped)
+    def on_stopped(self, event: TriageStreamStopped) -> None:
+        self.stopped = event
+
+    @handles(TriageImported)
+    def on_imported(self, event: TriageImported) -> None:
+        self.imported = event
+
+    def run_outputs(self) -> frozenset[str]:
+        if self.started is None:
+            return frozenset()  # not a capture run
+        return self.outputs if self.scenario is not None else self.outputs - {"scenario.json"}
 
     def snapshot(self) -> dict[str, Any]:
         if self.started is None and self.scenario is None:

@@ -1,5 +1,8 @@
 """Byte-exact writers of the labops bundle files (triage_bundle.md, ORIGINS 4.4) plus summary.md.
 
+``bundle_manifest.json`` and the labops string escaping live in the ``bundles`` library, which
+the manifest plugin shares.
+
 Why hand-written formatting instead of ``json.dumps``: the original files are produced by C++
 stream code with a fixed layout (``"key":value`` without spaces, 6-decimal ``std::fixed``
 doubles, one-line arrays), and byte equality is what lets a bundle be diffed against, and hashed
@@ -24,30 +27,19 @@ All functions are pure: they return bytes and never touch the filesystem.
 from __future__ import annotations
 
 import datetime as _dt
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
+from ..bundles.labops_json import json_escape, utf8_key
 from .metrics import NS_PER_MS, TimingStats, TriageMetrics, epoch_ms
 from .scenario import ThresholdResult
 
 CSV_HEADER = "metric,window_end_ms,window_ms,frames,fps"
-MANIFEST_SCHEMA_VERSION = "1.0"
-MANIFEST_HASH_ALGORITHM = "fnv1a_64"
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-_HEX16 = re.compile(r"[0-9a-f]{16}")
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
 
 def fixed6(value: float) -> str:
     """``std::fixed << std::setprecision(6)`` of a double."""
     return f"{value:.6f}"
-
-
-def json_escape(text: str) -> str:
-    """The labops ``EscapeJson``: short escapes, ``\\u00XX`` for other C0 controls, UTF-8 as is."""
-    return _NEEDS_ESCAPE.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,63 +174,11 @@ def run_json(
 def event_line(ts_ns: int, event_type: str, payload: Mapping[str, str]) -> bytes:
     """One events.jsonl line in the labops layout: string payload values, keys sorted bytewise."""
     fields = ",".join(
-        f'"{json_escape(key)}":"{json_escape(payload[key])}"' for key in sorted(payload, key=_utf8)
+        f'"{json_escape(key)}":"{json_escape(payload[key])}"' for key in sorted(payload, key=utf8_key)
     )
     return (
         f'{{"ts_utc":"{format_utc_ms(ts_ns)}","type":"{json_escape(event_type)}","payload":{{{fields}}}}}\n'
     ).encode()
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode()
-
-
-# --------------------------------------------------------------------------------------------
-# bundle_manifest.json
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestEntry:
-    """One bundle file: bundle-relative ``/`` path, size and 16-digit lowercase FNV-1a 64 hex."""
-
-    path: str
-    size_bytes: int
-    hash: str
-
-
-def bundle_manifest_json(entries: Iterable[ManifestEntry]) -> bytes:
-    """bundle_manifest.json exactly as labops writes it; entries sorted bytewise by path.
-
-    Paths are not re-checked here (use the manifest plugin's ``check_member_path``); duplicates,
-    negative sizes and malformed hashes are refused because they cannot come from a real bundle.
-    """
-    ordered = sorted(entries, key=lambda entry: _utf8(entry.path))
-    _check_entries(ordered)
-    rows = ",".join(
-        f'\n    {{"path":"{json_escape(e.path)}","size_bytes":{e.size_bytes},"hash":"{e.hash}"}}'
-        for e in ordered
-    )
-    text = (
-        "{\n"
-        f'  "schema_version":"{MANIFEST_SCHEMA_VERSION}",\n'
-        f'  "hash_algorithm":"{MANIFEST_HASH_ALGORITHM}",\n'
-        f'  "files":[{rows}\n'
-        "  ]\n"
-        "}\n"
-    )
-    return text.encode()
-
-
-def _check_entries(ordered: Sequence[ManifestEntry]) -> None:
-    previous: str | None = None
-    for entry in ordered:
-        if entry.path == previous:
-            raise ValueError(f"duplicate manifest path {entry.path!r}")
-        if type(entry.size_bytes) is not int or entry.size_bytes < 0:
-            raise ValueError(f"manifest entry {entry.path!r}: size_bytes must be a non-negative int")
-        if not _HEX16.fullmatch(entry.hash):
-            raise ValueError(f"manifest entry {entry.path!r}: hash must be 16 lowercase hex digits")
-        previous = entry.path
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """manifest: ``bundle_manifest.json`` for every run (per-file size and FNV-1a 64), checked by ``vrx verify``.
 
-Hook glue only; ``bundle`` holds the logic, ``fnv`` the compiled hash, ``paths`` safe member paths.
+Hook glue only; ``bundle`` holds the logic, ``fnv`` the compiled hash, ``paths`` safe member paths;
+the file format itself is in the ``bundles`` library.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from pathlib import Path
 from vrx_core import hookimpl
 from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
 
-from .bundle import MANIFEST, build_manifest, verify_manifest
+from ..bundles.manifest import MANIFEST
+from .bundle import build_manifest, verify_manifest
 
 
 class ManifestDeriver(Deriver):
-    """Runs last (stage 100): hashes the log and every file the other plugins just derived."""
+    """Runs last (stage 100): hashes the log and every file the other plugins just derived.
 
-    consumes = frozenset()
+    It handles no event: what it needs is in ``out.committed`` and the run directory.
+    """
+
+    outputs = frozenset({MANIFEST})
     stage = 100
 
     def __init__(self, context: ReplayContext) -> None:

@@ -1,4 +1,5 @@
-"""Writing and verifying ``bundle_manifest.json`` (triage_bundle.md; ORIGINS §4.4).
+"""Writing and verifying ``bundle_manifest.json`` (triage_bundle.md; ORIGINS §4.4); the file's
+format is the ``bundles`` library's.
 
 The manifest lists every regular file of the run directory that a reader needs: the log, every
 file the other plugins derived in this replay, and any other file left in the directory (user
@@ -18,14 +19,17 @@ from pathlib import Path
 
 import msgspec
 
-from ..frame_triage.formats import ManifestEntry, bundle_manifest_json
+from ..bundles.manifest import (
+    MANIFEST,
+    MANIFEST_HASH_ALGORITHM,
+    MANIFEST_SCHEMA_VERSION,
+    ManifestEntry,
+    bundle_manifest_json,
+)
 from .fnv import Fnv1a64, fnv1a64_fd
 from .paths import MemberError, MemberNotFoundError, member_path_problem, safe_open_member
 
-MANIFEST = "bundle_manifest.json"
 LOG = "events.jsonl"
-SCHEMA_VERSION = "1.0"
-HASH_ALGORITHM = "fnv1a_64"
 _INTERNAL = frozenset({MANIFEST, "derived.json", "writer.lock"})
 
 
@@ -111,7 +115,10 @@ def verify_manifest(run_dir: Path) -> list[str]:
         return [f"{where}: unreadable manifest: {exc.strerror}"]
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return [f"{where}: unreadable manifest: {exc}"]
-    if manifest.schema_version != SCHEMA_VERSION or manifest.hash_algorithm != HASH_ALGORITHM:
+    if (
+        manifest.schema_version != MANIFEST_SCHEMA_VERSION
+        or manifest.hash_algorithm != MANIFEST_HASH_ALGORITHM
+    ):
         return [
             f"{where}: unsupported schema_version/hash_algorithm "
             f"{manifest.schema_version!r}/{manifest.hash_algorithm!r}"

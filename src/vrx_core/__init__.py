@@ -16,7 +16,7 @@ from vrx_core._version import __version__
 if TYPE_CHECKING:
     from vrx_core.errors import ExitCode, VrxError
     from vrx_core.follow.follower import follow
-    from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
+    from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext, handles
     from vrx_core.hooks.specs import hookimpl
     from vrx_core.integrations.structlog_sink import structlog_processor
     from vrx_core.log.reader import LogReader, read_events
@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "ReplayContext": "vrx_core.hooks.api",
     "VrxError": "vrx_core.errors",
     "follow": "vrx_core.follow.follower",
+    "handles": "vrx_core.hooks.api",
     "hookimpl": "vrx_core.hooks.specs",
     "read_events": "vrx_core.log.reader",
     "structlog_processor": "vrx_core.integrations.structlog_sink",
@@ -61,6 +62,7 @@ __all__ = [
     "VrxError",
     "__version__",
     "follow",
+    "handles",
     "hookimpl",
     "read_events",
     "structlog_processor",

@@ -67,6 +67,35 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     return repr(value)
 
 
+_ARRAY_MODULES: Final = ("numpy", "torch")
+
+
+def plain_number(value: Any) -> Any:
+    """A numpy scalar, a 0-d numpy array or a 0-d torch tensor as the Python number it holds;
+    anything else unchanged.
+
+    Exact: a float32 becomes the double of the same value (``np.float32(0.1)`` is recorded as
+    0.10000000149011612, the shortest repr of that double), an int64 the same int, a bool_ a bool.
+    Recognised by the class's module and ``item()``, so neither numpy nor torch is imported here.
+    """
+    cls = type(value)
+    if cls in (int, float, bool, str) or not cls.__module__.startswith(_ARRAY_MODULES):
+        return value
+    item = getattr(value, "item", None)
+    if item is None or tuple(getattr(value, "shape", ())) != ():
+        return value
+    return item()
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every numpy/torch scalar inside dicts, lists and tuples made a plain number."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return plain_number(value)
+
+
 def stream_json(value: Any) -> bytes:
     """One streamed JSON document (no newline); never raises: an unencodable value becomes its repr."""
     try:
@@ -88,5 +117,7 @@ __all__ = [
     "jsonable",
     "nonfinite_marker",
     "parse_nonfinite",
+    "plain",
+    "plain_number",
     "stream_json",
 ]

@@ -8,12 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vrx_plugins.bundles import ManifestEntry, bundle_manifest_json, json_escape
 from vrx_plugins.frame_triage.formats import (
-    ManifestEntry,
-    bundle_manifest_json,
     event_line,
     format_utc_ms,
-    json_escape,
     metrics_csv,
     metrics_json,
     run_id_for,

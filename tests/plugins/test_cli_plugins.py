@@ -106,8 +106,9 @@ def test_events_filters_and_json(cli, run: Path) -> None:
     assert [row["seq"] for row in rows] == [4, 5, 6]
     assert {row["type"] for row in rows} == {"metric"}
     table = cli("events", str(run)).out.splitlines()
-    assert len(table) == len((run / "events.jsonl").read_bytes().splitlines())
-    assert "run_start" in table[0] and "name=loss" in table[3]
+    assert table[0].split()[:2] == ["seq", "time"]  # a header, then one row per event
+    assert len(table) == 1 + len((run / "events.jsonl").read_bytes().splitlines())
+    assert "run_start" in table[1] and "name=loss" in table[4]
 
 
 def test_plugins_lists_source_hooks_and_consumes(cli) -> None:

@@ -13,12 +13,16 @@ from vrx_core import hookimpl
 from vrx_core.engine.replay import check, replay
 from vrx_core.errors import CorruptLog, PluginError
 from vrx_core.events import AnyEvent, Event, EventRegistry, Metric, UnknownEvent, core_registry
-from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
+from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext, handles
 from vrx_core.log.writer import Recorder
 from vrx_core.testing import make_plugins, write_log
 
 
 class Counter(Deriver):
+    """Takes every event: ``on_event`` with the default ``consumes = None``."""
+
+    outputs = frozenset({"counts.json"})
+
     def __init__(self) -> None:
         self.kinds: dict[str, int] = {}
 
@@ -40,10 +44,11 @@ class CountPlugin:
 
 
 class Boom(Deriver):
-    consumes = frozenset({"metric"})
+    outputs = frozenset({"boom.json"})
 
-    def on_event(self, event: AnyEvent) -> None:
-        if isinstance(event, Metric) and event.step == 3:
+    @handles(Metric)
+    def on_metric(self, event: Metric) -> None:
+        if event.step == 3:
             raise ZeroDivisionError("boom")
 
     def finish(self, out: DerivedFiles) -> None:
@@ -110,9 +115,8 @@ def test_plugin_registered_kind_decodes_typed(tmp_path: Path) -> None:
     seen: list[Any] = []
 
     class Collect(Deriver):
-        consumes = frozenset({"test.extra"})
-
-        def on_event(self, event: AnyEvent) -> None:
+        @handles(Extra)
+        def on_extra(self, event: Extra) -> None:
             seen.append(event)
 
     class KindsPlugin:

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from _tail_harness import expected_lines, tail, writer
 
-import vrx_core.follow.follower as tail_mod
+import vrx_core.follow.watch as watch_mod
 from vrx_core.cli.main import build_parser
 from vrx_core.cli.render import event_json_line
 from vrx_core.cli.tail import TailState, render_view
 from vrx_core.events import Log, Metric
-from vrx_core.follow.follower import Follower, Notice, follow, fs_type, is_network_fs
+from vrx_core.follow.follower import Follower, Notice, follow
+from vrx_core.follow.watch import fs_type, is_network_fs
 
 MOUNTS = """\
 /dev/vda / ext4 rw,relatime 0 0
@@ -44,7 +45,7 @@ def test_fs_type_from_proc_mounts(path: str, kind: str) -> None:
 
 def test_network_fs_polls_and_still_follows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a network file system the follower polls (reopening the path) and sees every event."""
-    monkeypatch.setattr(tail_mod, "is_network_fs", lambda path, mounts=None: True)
+    monkeypatch.setattr(watch_mod, "is_network_fs", lambda path, mounts=None: True)
     run = tmp_path / "run"
     with Follower(run) as f:
         assert f.mode.startswith("poll (network fs")
@@ -56,7 +57,7 @@ def test_network_fs_polls_and_still_follows(tmp_path: Path, monkeypatch: pytest.
 
 def test_without_inotify_it_polls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No inotify (not Linux, no instances left): the follower polls."""
-    monkeypatch.setattr(tail_mod, "_inotify_module", lambda: None)
+    monkeypatch.setattr(watch_mod, "_inotify_module", lambda: None)
     with Follower(tmp_path) as f:
         assert f.mode == "poll"
     with Follower(tmp_path, poll=True) as f:

@@ -10,7 +10,7 @@ import msgspec
 
 from vrx_core.codec import json_safe
 from vrx_core.events import AnyEvent, UnknownEvent
-from vrx_core.hooks.api import ReplayContext
+from vrx_core.hooks.api import ReplayContext, consumed_kinds
 
 if TYPE_CHECKING:
     from vrx_core.hooks.manager import PluginSet
@@ -80,7 +80,7 @@ class EventTable:
 def plugin_rows(plugins: PluginSet) -> list[dict[str, Any]]:
     """name, version, source, hooks, kinds registered and consumed, for each loaded plugin."""
     ctx = ReplayContext(run_dir=None, out_dir=None, registry=plugins.registry)
-    consumes = {name: d.consumes for name, d in plugins.derivers(ctx)}
+    consumes = {name: consumed_kinds(type(d)) for name, d in plugins.derivers(ctx)}
     rows = []
     for name, info in sorted(plugins.infos.items()):
         plugin = plugins.pm.get_plugin(name)
@@ -88,7 +88,7 @@ def plugin_rows(plugins: PluginSet) -> list[dict[str, Any]]:
         registers = sorted(
             str(k.__struct_config__.tag) for k in (kinds_fn() if callable(kinds_fn) else []) or []
         )
-        c = consumes.get(name, frozenset())
+        c = consumes.get(name, [])
         rows.append(
             {
                 "name": name,
@@ -97,7 +97,7 @@ def plugin_rows(plugins: PluginSet) -> list[dict[str, Any]]:
                 "module": info.module,
                 "hooks": plugins.hooks_of(name),
                 "registers": registers,
-                "consumes": None if c is None else sorted(c),
+                "consumes": c,
             }
         )
     return rows

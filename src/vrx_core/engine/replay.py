@@ -1,9 +1,9 @@
 """Fold a log through the plugins' derivers and write every derived file.
 
-The engine builds a dispatch table (event class -> handlers) once per replay, so the per-event cost
-is a dict lookup and direct calls, not a pluggy hook call. The same :class:`Replayer` is fed by a
-whole-file read (``vrx replay``) or by a live tail (``vrx tail``), in as many parts as you like:
-derivers are folds, so incremental equals full.
+The engine (:mod:`vrx_core.engine.dispatch`) builds a dispatch table (event class -> handlers) once
+per replay, so the per-event cost is a dict lookup and direct calls, not a pluggy hook call. The same
+:class:`Replayer` is fed by a whole-file read (``vrx replay``) or by a live tail (``vrx tail``), in
+as many parts as you like: derivers are folds, so incremental equals full.
 
 Provenance goes to ``derived.json``: for every derived file, the plugin and version that wrote it,
 and for the log, the sha256 of the bytes consumed and the last seq.
@@ -12,38 +12,20 @@ and for the log, the sha256 of the bytes consumed and the last seq.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vrx_core.codec import canonical_json
-from vrx_core.errors import DriftError, ExitCode, PluginError
-from vrx_core.events import AnyEvent, UnknownEvent
-from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
+from vrx_core.engine.dispatch import PROVENANCE, Failure, OutputConflict, Replayer
+from vrx_core.errors import DriftError, ExitCode
+from vrx_core.hooks.api import ReplayContext
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.atomic import atomic_write, sweep_temp_files
 from vrx_core.log.reader import LOG_NAME, LogReader, Mode, ReadReport
-
-PROVENANCE = "derived.json"
-PROVENANCE_SCHEMA = "vrx.derived.v1"
-
-Handler = Callable[[AnyEvent], None]
-
-
-@dataclass
-class Failure:
-    plugin: str
-    hook: str
-    seq: int | None
-    message: str
-
-    def render(self) -> str:
-        return PluginError(self.message, plugin=self.plugin, hook=self.hook, seq=self.seq).render()
 
 
 @dataclass
@@ -64,102 +46,6 @@ class ReplayResult:
         if not self.report.complete:
             return ExitCode.INCOMPLETE
         return ExitCode.OK
-
-
-class Replayer:
-    """Feeds events to derivers through a dispatch table; collects snapshots and failures."""
-
-    def __init__(self, derivers: list[tuple[str, Deriver]]) -> None:
-        self.derivers = derivers
-        self.failures: list[Failure] = []
-        self._failed: set[str] = set()
-        self._table: dict[Any, tuple[tuple[str, Handler], ...]] = {}
-        self.events = 0
-
-    def _handlers_for(self, event: AnyEvent) -> tuple[tuple[str, Handler], ...]:
-        tag = event.type if isinstance(event, UnknownEvent) else type(event).__struct_config__.tag
-        hs = tuple(
-            (name, d.on_event)
-            for name, d in self.derivers
-            if name not in self._failed and (d.consumes is None or tag in d.consumes)
-        )
-        # Unknown kinds are keyed by tag; typed ones by class (one dict lookup per event).
-        self._table[tag if isinstance(event, UnknownEvent) else type(event)] = hs
-        return hs
-
-    def feed(self, events: Iterable[AnyEvent]) -> None:
-        table = self._table
-        n = 0
-        for event in events:
-            n += 1
-            key = event.type if type(event) is UnknownEvent else type(event)
-            handlers = table.get(key)
-            if handlers is None:
-                handlers = self._handlers_for(event)
-            for name, handle in handlers:
-                try:
-                    handle(event)
-                except Exception as exc:
-                    self._fail(name, "on_event", event.seq, exc)
-                    table = self._table
-        self.events += n
-
-    def _fail(self, name: str, hook: str, seq: int | None, exc: BaseException) -> None:
-        self.failures.append(Failure(name, hook, seq, f"{type(exc).__name__}: {exc}"))
-        self._failed.add(name)
-        self._table.clear()  # rebuild without the failed deriver
-
-    def snapshots(self) -> dict[str, dict[str, Any]]:
-        """Every live deriver's current snapshot (a failing snapshot is reported, not raised)."""
-        out: dict[str, dict[str, Any]] = {}
-        for name, d in self.derivers:
-            if name in self._failed:
-                continue
-            try:
-                out[name] = d.snapshot()
-            except Exception as exc:
-                self._fail(name, "snapshot", None, exc)
-        return out
-
-    def finish(self, out_dir: Path, versions: dict[str, str]) -> dict[str, str]:
-        """Run each deriver's ``finish`` in stage order and commit its files; return path -> plugin."""
-        written: dict[str, str] = {}
-        committed: dict[str, str] = {}
-        for name, d in self.derivers:
-            if name in self._failed:
-                continue
-            out = DerivedFiles(plugin=name, out_dir=out_dir, committed=dict(committed))
-            try:
-                d.finish(out)
-            except Exception as exc:
-                self._fail(name, "finish", None, exc)
-                continue
-            for rel, data in sorted(out.files.items()):
-                if rel in written:
-                    self._fail(
-                        name, "finish", None, ValueError(f"{rel} was already written by {written[rel]}")
-                    )
-                    break
-                atomic_write(out_dir / rel, data)
-                written[rel] = name
-                committed[rel] = hashlib.sha256(data).hexdigest()
-        self._write_provenance(out_dir, written, committed, versions)
-        return written
-
-    def _write_provenance(
-        self, out_dir: Path, written: dict[str, str], digests: dict[str, str], versions: dict[str, str]
-    ) -> None:
-        self.provenance = {
-            "schema": PROVENANCE_SCHEMA,
-            "files": {
-                rel: {"plugin": plugin, "version": versions.get(plugin, "?"), "sha256": digests[rel]}
-                for rel, plugin in sorted(written.items())
-            },
-            "failures": [
-                {"plugin": f.plugin, "hook": f.hook, "seq": f.seq, "message": f.message}
-                for f in self.failures
-            ],
-        }
 
 
 def _log_provenance(report: ReadReport) -> dict[str, Any]:
@@ -188,7 +74,8 @@ def replay(
 ) -> ReplayResult:
     """Replay ``run_dir``'s log through ``plugins`` and write the derived files into ``out_dir``.
 
-    Corruption raises CorruptLog before anything is written (unless ``mode='salvage'``).
+    Corruption raises CorruptLog before anything is written (unless ``mode='salvage'``); so does
+    OutputConflict, when two plugins declare the same file for this run.
     """
     src = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else src
@@ -281,4 +168,4 @@ def raise_on_drift(drifts: list[Drift]) -> None:
         raise DriftError(f"{len(drifts)} derived file(s) differ from a fresh replay")
 
 
-__all__ = ["PROVENANCE", "Failure", "ReplayResult", "Replayer", "check", "replay"]
+__all__ = ["PROVENANCE", "Failure", "OutputConflict", "ReplayResult", "Replayer", "check", "replay"]

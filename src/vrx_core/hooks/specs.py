@@ -6,11 +6,13 @@ after the hooks below. Call hooks with keyword arguments only. Hooks are grouped
 * **registration** (called once when the plugin set is loaded): :func:`vrx_add_hookspecs`,
   :func:`vrx_event_kinds`, :func:`vrx_upcasters`, :func:`vrx_add_commands`;
 * **derivation** (called once per replay or tail): :func:`vrx_deriver`;
+* **following** (called once per tail): :func:`vrx_alert_rules`;
 * **checks and demo**: :func:`vrx_verify_run`, :func:`vrx_demo`.
 
 Per-event work never goes through pluggy: :func:`vrx_deriver` returns a :class:`Deriver` whose
 ``on_event`` the replay engine calls through a dispatch table built once per replay (a pluggy call
-costs about 6 us with 5 implementations; decoding a line about 0.3 us).
+costs about 6 us with 5 implementations; decoding a line about 0.3 us); :func:`vrx_alert_rules`
+likewise returns an object the follower dispatches to.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from vrx_core.events import Event
-    from vrx_core.hooks.api import Deriver, ReplayContext
+    from vrx_core.hooks.api import AlertRules, Deriver, ReplayContext
     from vrx_core.hooks.host import Commands, LoadedPlugins
     from vrx_core.upcast import Upcaster
 
@@ -94,14 +96,43 @@ def vrx_deriver(context: ReplayContext) -> Deriver | None:
     """Return a fresh :class:`vrx_core.hooks.api.Deriver` for one replay (or tail), or None.
 
     Called once at the start of every replay, before any event. The deriver keeps its own state
-    while events stream in (``on_event``), reports its current values at any time (``snapshot``,
-    shown by ``vrx tail``) and writes its derived files at the end (``finish``). It must not read
-    the wall clock or anything outside the log: replaying the same log must give the same bytes.
+    while events stream in (its ``@handles(EventClass)`` methods, or ``on_event``), reports its
+    current values at any time (``snapshot``, shown by ``vrx tail``) and writes the files it
+    declared (``outputs``/``run_outputs``) at the end (``finish``). It must not read the wall
+    clock or anything outside the log: replaying the same log must give the same bytes.
 
     :param context: where the run and the output are, and the event registry.
     :return: a Deriver, or None when this plugin derives nothing.
 
     .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+# -- following ----------------------------------------------------------------------------------
+
+
+@hookspec
+def vrx_alert_rules(context: ReplayContext, stall_after_s: float) -> AlertRules | None:
+    """Return fresh :class:`vrx_core.hooks.api.AlertRules` for one tail (``vrx tail``, ``follow``), or None.
+
+    Called once when a follower starts, before any event. The follower builds a dispatch table
+    (event kind -> rules) from the rules' ``consumes`` (event classes and/or kind tags; refine with
+    ``wants``) and calls ``on_event(event) -> list[Alert]`` for each wanted event in seq order, and
+    ``on_idle(seconds) -> list[Alert]`` while the run is quiet but its writer alive. Each alert is
+    shown as a notice (its ``kind``, ``level``, ``seq``, ``message`` and the plugin's name) in the
+    live view, the plain lines and ``--json``, and yielded by ``follow(..., notices=True)``. A rules
+    object that raises is dropped with a ``plugin_failed`` notice; the tail goes on without it.
+
+    The core's own rules (``nan``, ``oom``, ``error``, ``stall``) are an implementation of this hook
+    (:mod:`vrx_core.follow.core_alerts`), always applied.
+
+    :param context: the run directory and the event registry (``out_dir`` is None: a tail writes nothing).
+    :param stall_after_s: how long a quiet run with a live writer may stay quiet before the user
+        wants a warning (``vrx tail --stall-after``, default 60); rules may use it or their own limits.
+    :return: an AlertRules, or None when this plugin raises no alerts.
+
+    .. versionadded:: 0.2
     """
     raise NotImplementedError
 

@@ -9,8 +9,9 @@ Two layers, as RELIABILITY.md §2.4 recommends:
   (``ENOSYS`` on Lustre ``noflock``, ``ENOLCK`` on NFS without lockd).
 
 A lock left behind by a dead process is recovered explicitly: the caller records the previous
-holder in a ``resumed`` event. A lock held by a live process, or by another host where flock is
-unavailable, needs ``takeover=True``.
+holder in a ``resumed`` event. A lock held by a live process, or (where flock is unavailable) by a
+holder that cannot be proven dead (another host, a record without a pid), needs ``takeover=True``.
+:func:`holder_alive` is the one liveness rule, shared with ``vrx tail``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,30 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def holder_alive(holder: dict[str, Any], *, host: str | None = None, boot: str | None = None) -> bool | None:
+    """Whether the writer a ``writer.lock`` record names is alive: the one rule for the lock and the tail.
+
+    * ``None`` (cannot tell from here): the record names another host, or no host, or no usable
+      pid (a record without an integer pid > 0 names no process this host could look up);
+    * ``False`` (dead): it names this host, and the host rebooted since (both boot ids known and
+      different), or no process with that pid exists;
+    * ``True``: it names this host (same boot, or a boot id unknown on either side) and the pid exists.
+
+    :func:`acquire` (where flock is unavailable) recovers a lock only when this says ``False``; a
+    tail presumes the writer dead after a short grace only when it says ``False``.
+    ``host``/``boot`` default to this machine's (callers that ask often pass them cached).
+    """
+    if holder.get("host") != (socket.gethostname() if host is None else host):
+        return None
+    theirs, ours = holder.get("boot_id"), boot_id() if boot is None else boot
+    if theirs and ours and theirs != ours:
+        return False
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    return pid_alive(pid)
+
+
 @dataclass
 class WriterLock:
     """A held lock; ``previous`` is the stale holder's record when one was recovered."""
@@ -89,16 +114,6 @@ def _read_holder(fd: int) -> dict[str, Any] | None:
     except (msgspec.DecodeError, UnicodeDecodeError):
         return {"unreadable": raw[:200].decode("utf-8", "replace")}
     return holder if isinstance(holder, dict) else {"unreadable": repr(holder)}
-
-
-def _holder_is_dead(holder: dict[str, Any]) -> bool:
-    """Only a holder on this host whose process is gone (or whose host rebooted) is stale."""
-    if holder.get("host") != socket.gethostname():
-        return False
-    if holder.get("boot_id") and holder.get("boot_id") != boot_id():
-        return True
-    pid = holder.get("pid")
-    return not (isinstance(pid, int) and pid_alive(pid))
 
 
 def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) -> WriterLock:
@@ -145,7 +160,8 @@ def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) 
             os.close(fd)
             continue
         previous = _read_holder(fd)
-        if previous is not None and not flock_ok and not takeover and not _holder_is_dead(previous):
+        # Without flock the content decides: recover only a holder proven dead (holder_alive).
+        if previous is not None and not flock_ok and not takeover and holder_alive(previous) is not False:
             os.close(fd)
             raise LockHeld(
                 f"run is locked by another writer ({_describe(previous)}); use --takeover"

@@ -12,6 +12,8 @@ from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
 
 
 class TailStats(Deriver):
+    outputs = frozenset({"tail_stats.json"})
+
     def __init__(self) -> None:
         self.kinds: dict[str, int] = {}
         self.sums: dict[str, float] = {}

@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from vrx_core import hookimpl
-from vrx_core.events import AnyEvent
-from vrx_core.hooks.api import Deriver, ReplayContext
+from vrx_core.events import Metric
+from vrx_core.hooks.api import Deriver, ReplayContext, handles
 
 
 class Boom(Deriver):
-    consumes = frozenset({"metric"})
-
     def __init__(self) -> None:
         self.n = 0
 
-    def on_event(self, event: AnyEvent) -> None:
+    @handles(Metric)
+    def on_metric(self, event: Metric) -> None:
         self.n += 1
         if self.n == 10:
             raise RuntimeError("boom at the 10th metric")
