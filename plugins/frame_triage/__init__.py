@@ -58,7 +58,7 @@ def vrx_triage_backends() -> dict[str, backends.CameraBackend]:
 def vrx_demo(parent: Path, plugins: PluginSet) -> list[str]:
     """Record the dropped_frames starter scenario (1.2 s, simulated) and report its bundle."""
     from .capture import ScenarioInput, new_run_dir, record_capture
-    from .scenario import load_scenario
+    from .scenario_file import load_scenario
 
     raw, doc = load_scenario(SCENARIOS / "dropped_frames.json")
     created = time.time_ns()

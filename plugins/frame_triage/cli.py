@@ -23,7 +23,8 @@ from vrx_core.log.rundir import RunDir
 from .backends import CameraBackend
 from .capture import ScenarioInput, new_run_dir, record_capture, record_import, run_id_problem
 from .labops import LabopsFormatError, load_labops_bundle
-from .scenario import ScenarioError, load_scenario, validate_scenario
+from .scenario import ScenarioError, validate_scenario
+from .scenario_file import load_scenario
 
 PLUGIN = "frame_triage"
 

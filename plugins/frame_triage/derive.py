@@ -15,13 +15,9 @@ from .events import (
 )
 from .formats import metrics_csv, metrics_json, run_json, summary_md, verdict
 from .metrics import TriageAccumulator, TriageMetrics
-from .scenario import (
-    ThresholdResult,
-    evaluate_thresholds,
-    parse_scenario,
-    thresholds_from_scenario,
-    validate_scenario,
-)
+from .scenario import validate_scenario
+from .scenario_file import parse_scenario
+from .thresholds import ThresholdResult, evaluate_thresholds, thresholds_from_scenario
 
 OUTPUTS = ("scenario.json", "run.json", "metrics.csv", "metrics.json", "summary.md")
 

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 
 from ..bundles.labops_json import json_escape, utf8_key
 from .metrics import NS_PER_MS, TimingStats, TriageMetrics, epoch_ms
-from .scenario import ThresholdResult
+from .thresholds import ThresholdResult
 
 CSV_HEADER = "metric,window_end_ms,window_ms,frames,fps"
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)

@@ -1,4 +1,4 @@
-"""Scenario files (labops ``scenario.json``, ORIGINS 4.2): loading, full validation, sim config, thresholds.
+"""Scenario files (labops ``scenario.json``): loading, full validation, the sim config.
 
 Why stricter than the original validator: labops ignored unknown keys and accepted ``30.0`` as an
 integer, so a typo such as ``"jiter_us"`` silently ran a fault-free scenario. Here every unknown
@@ -14,17 +14,12 @@ that leaf's own check, so the two can never drift apart.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, TypeGuard
 
-from .metrics import TriageMetrics
 from .sim import DEFAULT_DURATION_MS, DEFAULT_FPS, DEFAULT_SEED, SimConfig
 
 U32_MAX: Final = (1 << 32) - 1
@@ -74,83 +69,7 @@ class ScenarioInvalidError(ScenarioError):
         super().__init__(path, f"invalid scenario{lines}")
 
 
-# --------------------------------------------------------------------------------------------
-# Loading
-
-
-def load_scenario(path: str | os.PathLike[str]) -> tuple[bytes, dict[str, Any]]:
-    """Read and parse a scenario file after the labops path preflight; no schema validation.
-
-    Returns the raw bytes too, because bundles keep a byte copy of the scenario.
-    """
-    name = os.fspath(path)
-    _preflight(name)
-    try:
-        raw = Path(name).read_bytes()
-    except OSError as exc:
-        raise ScenarioError(name, f"cannot be read: {exc.strerror or exc}") from exc
-    return raw, parse_scenario(raw, source=name)
-
-
-def _preflight(name: str) -> None:
-    """Existence, regular file, ``.json`` extension and size checks, each with its own message."""
-    try:
-        info = os.stat(name)
-    except FileNotFoundError:
-        raise ScenarioError(name, "does not exist") from None
-    except OSError as exc:
-        raise ScenarioError(name, f"cannot be accessed: {exc.strerror or exc}") from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise ScenarioError(name, "is not a regular file")
-    if not name.endswith(".json"):
-        raise ScenarioError(name, "must have a .json extension")
-    if info.st_size == 0:
-        raise ScenarioError(name, "is empty")
-    if info.st_size > MAX_SCENARIO_BYTES:
-        raise ScenarioError(name, f"is larger than {MAX_SCENARIO_BYTES} bytes")
-
-
-def parse_scenario(raw: bytes, *, source: str = "<scenario>") -> dict[str, Any]:
-    """Parse scenario bytes into a dict: strict UTF-8, no NaN/Infinity, no duplicate keys."""
-    if not raw.strip():
-        raise ScenarioError(source, "is empty")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(source, f"is not valid UTF-8 (byte offset {exc.start})") from None
-    try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        near = text.splitlines()[exc.lineno - 1][max(0, exc.colno - 21) : exc.colno + 20] if text else ""
-        message = f"invalid JSON: {exc.msg} near {near.strip()!r}"
-        raise ScenarioError(source, message, line=exc.lineno, column=exc.colno) from None
-    except _JsonContentError as exc:
-        raise ScenarioError(source, f"invalid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ScenarioError(source, f"top-level JSON value must be an object, got {_json_type(doc)}")
-    return doc
-
-
-class _JsonContentError(ValueError):
-    """Raised from json hooks for input that is syntactically JSON but not acceptable."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Duplicate keys are ambiguous (json.loads keeps the last); refuse them."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _JsonContentError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    """NaN and Infinity are not JSON; Python accepts them by default."""
-    raise _JsonContentError(f"non-standard constant {name}")
-
-
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
     """JSON name of a parsed value's type, for messages."""
     if value is None:
         return "null"
@@ -433,7 +352,7 @@ def _walk_object(obj: dict[str, Any], spec: _ObjectSpec, prefix: str, issues: li
             issues.append(Issue(_join(prefix, key), "is not a known field"))
 
 
-def _section(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
+def scenario_section(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
     value = doc.get(name)
     return value if isinstance(value, dict) else {}
 
@@ -446,8 +365,8 @@ def _check_thresholds_present(doc: Mapping[str, Any], issues: list[Issue]) -> No
 
 def _check_roi_inside_sensor(doc: Mapping[str, Any], issues: list[Issue]) -> None:
     """An ROI must fit the sensor when both are given: a camera would reject it at apply time."""
-    camera = _section(doc, "camera")
-    roi = _section(camera, "roi")
+    camera = scenario_section(doc, "camera")
+    roi = scenario_section(camera, "roi")
     for offset_key, size_key in (("x", "width"), ("y", "height")):
         offset, size, sensor = roi.get(offset_key), roi.get(size_key), camera.get(size_key)
         if not (_is_int(offset) and _is_int(size) and _is_int(sensor)):
@@ -493,7 +412,7 @@ def _check_oaat_variable(variable: Mapping[str, Any], base: str, issues: list[Is
 # Derived configuration
 
 
-def _require_valid(doc: Mapping[str, Any], source: str) -> None:
+def require_valid(doc: Mapping[str, Any], source: str) -> None:
     issues = validate_scenario(doc)
     if issues:
         raise ScenarioInvalidError(source, issues)
@@ -505,9 +424,9 @@ def sim_config_from_scenario(doc: Mapping[str, Any], *, source: str = "<scenario
     ``frame_size_bytes`` keeps its default: the schema has no field for it (the original run
     only picked it up from a raw text scan).
     """
-    _require_valid(doc, source)
-    camera = _section(doc, "camera")
-    faults = _section(doc, "sim_faults")
+    require_valid(doc, source)
+    camera = scenario_section(doc, "camera")
+    faults = scenario_section(doc, "sim_faults")
     return SimConfig(
         fps=camera.get("fps", DEFAULT_FPS),
         jitter_us=faults.get("jitter_us", 0),
@@ -516,78 +435,5 @@ def sim_config_from_scenario(doc: Mapping[str, Any], *, source: str = "<scenario
         drop_percent=faults.get("drop_percent", 0),
         burst_drop=faults.get("burst_drop", 0),
         reorder=faults.get("reorder", 0),
-        duration_ms=_section(doc, "duration").get("duration_ms", DEFAULT_DURATION_MS),
+        duration_ms=scenario_section(doc, "duration").get("duration_ms", DEFAULT_DURATION_MS),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Pass/fail limits of a scenario; None means the threshold is not configured."""
-
-    min_avg_fps: float | None = None
-    max_drop_rate_percent: float | None = None
-    max_inter_frame_interval_p95_us: float | None = None
-    max_inter_frame_jitter_p95_us: float | None = None
-    max_disconnect_count: int | None = None
-
-
-def thresholds_from_scenario(doc: Mapping[str, Any], *, source: str = "<scenario>") -> Thresholds:
-    """The thresholds section as a dataclass (validated first; raises ScenarioInvalidError)."""
-    _require_valid(doc, source)
-    section = _section(doc, "thresholds")
-    return Thresholds(
-        min_avg_fps=_opt_float(section.get("min_avg_fps")),
-        max_drop_rate_percent=_opt_float(section.get("max_drop_rate_percent")),
-        max_inter_frame_interval_p95_us=_opt_float(section.get("max_inter_frame_interval_p95_us")),
-        max_inter_frame_jitter_p95_us=_opt_float(section.get("max_inter_frame_jitter_p95_us")),
-        max_disconnect_count=section.get("max_disconnect_count"),
-    )
-
-
-def _opt_float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdResult:
-    """One evaluated threshold. ``op`` says how ``actual`` was compared with ``limit``."""
-
-    name: str
-    limit: float | int
-    actual: float | int
-    passed: bool
-
-    @property
-    def op(self) -> str:
-        return ">=" if self.name.startswith("min_") else "<="
-
-
-def evaluate_thresholds(
-    thresholds: Thresholds, metrics: TriageMetrics, *, disconnect_count: int = 0
-) -> list[ThresholdResult]:
-    """Compare configured thresholds with metrics, in schema order; unset thresholds are skipped.
-
-    The simulated camera never disconnects, so ``disconnect_count`` defaults to 0.
-    """
-    candidates: list[tuple[str, float | int | None, float | int]] = [
-        ("min_avg_fps", thresholds.min_avg_fps, metrics.avg_fps),
-        ("max_drop_rate_percent", thresholds.max_drop_rate_percent, metrics.drop_rate_percent),
-        (
-            "max_inter_frame_interval_p95_us",
-            thresholds.max_inter_frame_interval_p95_us,
-            metrics.inter_frame_interval_us.p95_us,
-        ),
-        (
-            "max_inter_frame_jitter_p95_us",
-            thresholds.max_inter_frame_jitter_p95_us,
-            metrics.inter_frame_jitter_us.p95_us,
-        ),
-        ("max_disconnect_count", thresholds.max_disconnect_count, disconnect_count),
-    ]
-    results: list[ThresholdResult] = []
-    for name, limit, actual in candidates:
-        if limit is None:
-            continue
-        passed = actual >= limit if name.startswith("min_") else actual <= limit
-        results.append(ThresholdResult(name=name, limit=limit, actual=actual, passed=passed))
-    return results

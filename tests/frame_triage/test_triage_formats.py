@@ -20,7 +20,7 @@ from vrx_plugins.frame_triage.formats import (
     verdict,
 )
 from vrx_plugins.frame_triage.metrics import TriageMetrics, compute_metrics
-from vrx_plugins.frame_triage.scenario import ThresholdResult, Thresholds, evaluate_thresholds
+from vrx_plugins.frame_triage.thresholds import ThresholdResult, Thresholds, evaluate_thresholds
 
 MS = 1_000_000
 BASE_MS = 1_700_000_000_000

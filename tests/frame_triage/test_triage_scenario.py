@@ -18,15 +18,12 @@ from vrx_plugins.frame_triage.scenario import (
     Issue,
     ScenarioError,
     ScenarioInvalidError,
-    Thresholds,
-    evaluate_thresholds,
-    load_scenario,
-    parse_scenario,
     sim_config_from_scenario,
-    thresholds_from_scenario,
     validate_scenario,
 )
+from vrx_plugins.frame_triage.scenario_file import load_scenario, parse_scenario
 from vrx_plugins.frame_triage.sim import SimConfig
+from vrx_plugins.frame_triage.thresholds import Thresholds, evaluate_thresholds, thresholds_from_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "plugins" / "frame_triage" / "scenarios"
 STARTERS = {
