@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path
@@ -126,3 +127,12 @@ def test_every_hook_is_documented() -> None:
         fn = getattr(hookspecs, name)
         assert fn.__doc__ and "versionadded" in fn.__doc__, name
         assert re.search(rf"^## `{name}", doc, re.M), f"{name} missing from docs/hooks.md"
+        heading = f"## `{_signature(name)}`"
+        assert heading in doc.splitlines(), f"docs/hooks.md: expected the heading {heading}"
+
+
+def _signature(name: str) -> str:
+    """``name(param: Type, ...) -> Return`` as the hookspec declares it (annotations as written)."""
+    sig = inspect.signature(getattr(hookspecs, name))
+    params = ", ".join(f"{p.name}: {p.annotation}" for p in sig.parameters.values())
+    return f"{name}({params}) -> {sig.return_annotation}"
