@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 from unittest import mock
 
-from vrx_core.engine.replay import PROVENANCE, Replayer, replay
+from vrx_core.engine.replay import Replayer, replay
 from vrx_core.events import AnyEvent, Event
 from vrx_core.hooks.api import ReplayContext
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.rundir import PROVENANCE
 from vrx_core.log.writer import Recorder
 
 

@@ -139,9 +139,10 @@ def _add_replay(sub: Any) -> None:
             "(deterministic bytes, atomic writes) plus derived.json (provenance). With --check, "
             "recompute into a temporary directory and compare with what is on disk instead. "
             "Exit codes: 0 done (or no drift); 3 done but the log has no run end; 65 corrupt log or "
-            "drift found; 66 no such run; 69 a plugin was skipped at load time (nothing written; "
-            "block it with -p no:NAME to replay without it); 70 a plugin failed (the others' files "
-            "are still written)."
+            "drift found, or the log is shorter than (or differs from) what the previous derived.json "
+            "recorded (nothing written; --force re-derives); 66 no such run; 69 a plugin was skipped "
+            "at load time (nothing written; block it with -p no:NAME to replay without it); 70 a "
+            "plugin failed (the others' files are still written)."
         ),
         parents=[common_options()],
     )
@@ -152,6 +153,12 @@ def _add_replay(sub: Any) -> None:
         help="write derived files here instead of RUN_DIR (with --check: compare with DIR)",
     )
     p.add_argument("--check", action="store_true", help="compare a fresh replay with the files on disk")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-derive even though the log lost data an earlier replay recorded (the new "
+        "derived.json keeps the old record under log.superseded; verify still says CORRUPT)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--strict", action="store_const", dest="mode", const="strict", help="any anomaly is an error"
@@ -187,7 +194,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f" of {result.report.lines} lines"
         )
         return int(ExitCode.OK)
-    result = replay(args.run_dir, args.plugins, out_dir=args.out, mode=args.mode)
+    result = replay(args.run_dir, args.plugins, out_dir=args.out, mode=args.mode, force=args.force)
     r = result.report
     print(
         f"replayed {r.lines} lines"

@@ -23,7 +23,7 @@ from vrx_core.errors import ExitCode, PluginError, VrxError
 from vrx_core.events import AnyEvent, Event, UnknownEvent
 from vrx_core.hooks.api import DerivedFiles, Deriver, Kind, check_relpath, overrides_on_event
 from vrx_core.log.atomic import atomic_write
-from vrx_core.log.rundir import LOG, PROVENANCE, RunDir
+from vrx_core.log.rundir import LOG, RunDir
 
 PROVENANCE_SCHEMA = "vrx.derived.v1"
 
@@ -215,4 +215,4 @@ class Replayer:
         }
 
 
-__all__ = ["PROVENANCE", "Failure", "OutputConflict", "Replayer", "routes"]
+__all__ = ["Failure", "OutputConflict", "Replayer", "routes"]

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from vrx_core.codec import canonical_json
-from vrx_core.engine.dispatch import PROVENANCE, Failure, OutputConflict, Replayer
+from vrx_core.engine.dispatch import Failure, OutputConflict, Replayer
+from vrx_core.engine.provenance import LogRegressed, lost_data, previous_log_record, superseded
 from vrx_core.errors import DriftError, ExitCode
 from vrx_core.hooks.api import ReplayContext
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.atomic import atomic_write, sweep_temp_files
-from vrx_core.log.reader import LOG_NAME, LogReader, Mode, ReadReport
+from vrx_core.log.reader import LogReader, Mode, ReadReport
+from vrx_core.log.rundir import LOG, PROVENANCE, RunDir
 
 
 @dataclass
@@ -50,7 +52,7 @@ class ReplayResult:
 
 def _log_provenance(report: ReadReport) -> dict[str, Any]:
     return {
-        "path": LOG_NAME,
+        "path": LOG,
         "bytes": report.valid_end,
         "sha256": report.sha256.hexdigest(),
         "last_seq": report.last_seq,
@@ -71,24 +73,39 @@ def replay(
     *,
     out_dir: str | os.PathLike[str] | None = None,
     mode: Mode = "recover",
+    force: bool = False,
 ) -> ReplayResult:
     """Replay ``run_dir``'s log through ``plugins`` and write the derived files into ``out_dir``.
 
     Corruption raises CorruptLog before anything is written (unless ``mode='salvage'``); so does
-    OutputConflict, when two plugins declare the same file for this run.
+    OutputConflict, when two plugins declare the same file for this run, and LogRegressed, when
+    the log no longer holds what the previous ``derived.json`` recorded (``force`` re-derives
+    anyway and keeps that record under ``log.superseded``).
     """
     src = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else src
+    previous = previous_log_record(out)
+    lost = lost_data(RunDir(src).log, previous) if previous is not None else None
+    if lost is not None and not force:
+        raise LogRegressed(
+            f"{lost}; nothing was written, so the old derived files stay as evidence "
+            "(re-derive anyway with --force: the new derived.json keeps what the log was)",
+            path=RunDir(out).provenance,
+        )
     out.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(out)
     ctx = ReplayContext(run_dir=src, out_dir=out, registry=plugins.registry)
     replayer = Replayer(plugins.derivers(ctx))
-    reader = LogReader(src / LOG_NAME, mode=mode, registry=plugins.registry)
+    reader = LogReader(RunDir(src).log, mode=mode, registry=plugins.registry)
     # Read fully before writing anything: a corrupt log must leave the outputs untouched.
     replayer.feed(reader)
     versions = {name: plugins.version_of(name) for name, _ in replayer.derivers}
     written = replayer.finish(out, versions)
-    provenance = {**replayer.provenance, "log": _log_provenance(reader.report)}
+    log = _log_provenance(reader.report)
+    if previous is not None and (lost is not None or previous.get("superseded")):
+        # Evidence of lost data is carried from replay to replay, never dropped.
+        log["superseded"] = superseded(previous, lost) if lost is not None else previous["superseded"]
+    provenance = {**replayer.provenance, "log": log}
     atomic_write(out / PROVENANCE, canonical_json(provenance))
     snapshots = replayer.snapshots()
     return ReplayResult(
@@ -168,4 +185,4 @@ def raise_on_drift(drifts: list[Drift]) -> None:
         raise DriftError(f"{len(drifts)} derived file(s) differ from a fresh replay")
 
 
-__all__ = ["PROVENANCE", "Failure", "OutputConflict", "ReplayResult", "Replayer", "check", "replay"]
+__all__ = ["Failure", "LogRegressed", "OutputConflict", "ReplayResult", "Replayer", "check", "replay"]

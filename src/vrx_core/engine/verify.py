@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vrx_core.engine.provenance import provenance_problems
 from vrx_core.errors import ExitCode
 from vrx_core.events import EventRegistry
 from vrx_core.log.reader import LogReader, Problem, ReadReport, durable_point, residue_at
-from vrx_core.log.rundir import RunDir
+from vrx_core.log.rundir import LOG, RunDir
 
 
 @dataclass
@@ -115,7 +116,11 @@ def verify_log(run_dir: str | os.PathLike[str], registry: EventRegistry | None =
         status, code = "INCOMPLETE", ExitCode.INCOMPLETE
     else:
         status, code = "OK", ExitCode.OK
-    return Verdict(path=log, status=status, exit_code=code, report=r, corrupt=corrupt, residue=residue)
+    verdict = Verdict(path=log, status=status, exit_code=code, report=r, corrupt=corrupt, residue=residue)
+    if log.name == LOG:
+        # A log shorter than, or different from, what an earlier replay derived from lost data.
+        add_problems(verdict, provenance_problems(log.parent))
+    return verdict
 
 
 def add_problems(verdict: Verdict, problems: list[str]) -> None:
