@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vrx_core.cli.progress import progress_bar
 from vrx_core.engine.replay import replay
 from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
 from vrx_core.hooks.host import Commands
@@ -240,7 +241,8 @@ def _check_bundle_files(source: Path) -> None:
 
 
 def _derive_and_report(run_dir: Path, plugins: PluginSet, frames: int) -> int:
-    result = replay(run_dir, plugins)
+    with progress_bar("deriving the bundle", RunDir(run_dir).log.stat().st_size) as update:
+        result = replay(run_dir, plugins, progress=update)
     for f in result.failures:
         print(f"vrx: {f.render()}", file=sys.stderr)
     snap = result.snapshots.get(PLUGIN, {})

@@ -174,6 +174,7 @@ def _add_replay(sub: Any) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from vrx_core.cli.progress import progress_bar
     from vrx_core.engine.replay import check, raise_on_drift, replay
     from vrx_core.log.rundir import RunDir
 
@@ -194,7 +195,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f" of {result.report.lines} lines"
         )
         return int(ExitCode.OK)
-    result = replay(args.run_dir, args.plugins, out_dir=args.out, mode=args.mode, force=args.force)
+    size = RunDir(args.run_dir).log.stat().st_size if RunDir(args.run_dir).log.is_file() else 0
+    with progress_bar("replaying", size) as update:
+        result = replay(
+            args.run_dir, args.plugins, out_dir=args.out, mode=args.mode, force=args.force, progress=update
+        )
     r = result.report
     print(
         f"replayed {r.lines} lines"

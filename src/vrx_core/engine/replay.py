@@ -15,6 +15,7 @@ import difflib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from vrx_core.codec import canonical_json
 from vrx_core.engine.dispatch import Failure, OutputConflict, Replayer
 from vrx_core.engine.provenance import LogRegressed, lost_data, previous_log_record, superseded
 from vrx_core.errors import DriftError, ExitCode
+from vrx_core.events import AnyEvent
 from vrx_core.hooks.api import ReplayContext
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.atomic import atomic_write, sweep_temp_files
@@ -74,13 +76,15 @@ def replay(
     out_dir: str | os.PathLike[str] | None = None,
     mode: Mode = "recover",
     force: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Replay ``run_dir``'s log through ``plugins`` and write the derived files into ``out_dir``.
 
     Corruption raises CorruptLog before anything is written (unless ``mode='salvage'``); so does
     OutputConflict, when two plugins declare the same file for this run, and LogRegressed, when
     the log no longer holds what the previous ``derived.json`` recorded (``force`` re-derives
-    anyway and keeps that record under ``log.superseded``).
+    anyway and keeps that record under ``log.superseded``). ``progress(bytes_read)`` is called
+    every few thousand events, for a progress bar.
     """
     src = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else src
@@ -98,7 +102,7 @@ def replay(
     replayer = Replayer(plugins.derivers(ctx))
     reader = LogReader(RunDir(src).log, mode=mode, registry=plugins.registry)
     # Read fully before writing anything: a corrupt log must leave the outputs untouched.
-    replayer.feed(reader)
+    replayer.feed(reader if progress is None else _reporting(reader, progress))
     versions = {name: plugins.version_of(name) for name, _ in replayer.derivers}
     written = replayer.finish(out, versions)
     log = _log_provenance(reader.report)
@@ -115,6 +119,14 @@ def replay(
         failures=list(replayer.failures),
         snapshots=snapshots,
     )
+
+
+def _reporting(reader: LogReader, progress: Callable[[int], None], every: int = 8192) -> Iterator[AnyEvent]:
+    for n, event in enumerate(reader, 1):
+        yield event
+        if n % every == 0:
+            progress(reader.report.valid_end)
+    progress(reader.report.valid_end)
 
 
 @dataclass
