@@ -195,7 +195,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f" of {result.report.lines} lines"
         )
         return int(ExitCode.OK)
-    size = RunDir(args.run_dir).log.stat().st_size if RunDir(args.run_dir).log.is_file() else 0
+    log = RunDir(args.run_dir).log
+    size = log.stat().st_size if log.is_file() else 0
     with progress_bar("replaying", size) as update:
         result = replay(
             args.run_dir, args.plugins, out_dir=args.out, mode=args.mode, force=args.force, progress=update

@@ -28,6 +28,9 @@ class RunDir:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # RunDir("runs/a") works too
+
     @classmethod
     def of(cls, path: str | os.PathLike[str]) -> RunDir:
         """The run that ``path`` names: a run directory, or the ``events.jsonl`` inside one.
