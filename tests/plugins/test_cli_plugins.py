@@ -116,7 +116,7 @@ def test_plugins_lists_source_hooks_and_consumes(cli) -> None:
     """vrx plugins shows version, source, hooks and consumed kinds."""
     r = cli("plugins", "--plugins-dir", str(EXAMPLES), "--json")
     row = next(x for x in json.loads(r.out) if x["name"] == "custom_metric_plugin")
-    assert row["hooks"] == ["vrx_deriver"] and row["consumes"] == ["metric"]
+    assert row["hooks"] == ["vrx_deriver"] and row["consumes"] == ["metric", "params"]
     assert row["source"].startswith("plugins dir")
 
 
