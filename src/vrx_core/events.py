@@ -159,6 +159,17 @@ class Artifact(Event, frozen=True, kw_only=True, tag="artifact"):
     media_type: str | None = None
 
 
+class Plan(Event, frozen=True, kw_only=True, tag="plan"):
+    """The run's expected amount of work: ``total`` units of ``unit`` (steps, epochs, samples...).
+
+    Progress is measured against the highest ``step`` of any metric recorded so far; ``vrx tail``
+    shows done/total, a rate and an ETA. A later ``plan`` replaces an earlier one.
+    """
+
+    total: int
+    unit: str = "steps"
+
+
 class UnknownEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A line whose kind is not registered (newer writer, or a plugin that is not installed).
 
@@ -184,6 +195,7 @@ CORE_KINDS: tuple[type[Event], ...] = (
     Log,
     Checkpoint,
     Artifact,
+    Plan,
 )
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -325,6 +337,7 @@ __all__ = [
     "Log",
     "Metric",
     "Params",
+    "Plan",
     "Resumed",
     "RunEnd",
     "RunStart",

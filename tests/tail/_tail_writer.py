@@ -1,12 +1,13 @@
 """A writer process for the tail tests: records a deterministic mix of events into RUN_DIR.
 
     python _tail_writer.py RUN_DIR [--n N] [--interval S] [--start-delay S] [--heartbeat S]
-                           [--more N] [--then close|hang|kill]
+                           [--more N] [--then close|hang|kill] [--plan TOTAL]
 
 Emits N events (``--interval`` apart), then, with ``--more``, prints ``paused`` and waits for a
 line on stdin before emitting N more; then ``--then``: ``close`` writes the run end (default),
 ``hang`` prints ``idle`` and keeps the run open (the heartbeat goes on) until killed, ``kill``
-SIGKILLs itself (the lock file stays behind, no run end).
+SIGKILLs itself (the lock file stays behind, no run end). ``--plan TOTAL`` records a ``plan``
+first (the mix's metric steps are the event indices).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import signal
 import sys
 import time
 
-from vrx_core.events import Checkpoint, Event, Log, Metric, Params
+from vrx_core.events import Checkpoint, Event, Log, Metric, Params, Plan
 from vrx_core.log.writer import Recorder
 
 
@@ -45,9 +46,12 @@ def main() -> None:
     ap.add_argument("--start-delay", type=float, default=0.0)
     ap.add_argument("--heartbeat", type=float, default=0.2)
     ap.add_argument("--then", choices=["close", "hang", "kill"], default="close")
+    ap.add_argument("--plan", type=int, default=None)
     args = ap.parse_args()
     time.sleep(args.start_delay)
     rec = Recorder(args.run_dir, heartbeat_s=args.heartbeat, fsync_every_s=0.5)
+    if args.plan is not None:
+        rec.emit(Plan(total=args.plan))
     i = 0
     for _ in range(args.n):
         rec.emit(event(i))

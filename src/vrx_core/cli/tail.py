@@ -1,260 +1,36 @@
-"""``vrx tail``: the live Rich view, the plain, JSON and events outputs, and the command itself.
+"""``vrx tail``: the command (its options, exit codes and main loop).
 
 Following (reading, checking, liveness, alerts) is :mod:`vrx_core.follow`; the view's state and its
-Rich rendering are :mod:`vrx_core.cli.tail_view`; this module turns what the follower yields into
-output for a terminal, a pipe or a script.
+Rich rendering are :mod:`vrx_core.cli.tail_view`; the outputs for a terminal, a pipe or a script
+(live view, plain lines, JSON lines, raw events) are :mod:`vrx_core.cli.tail_output`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 import time
-from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from vrx_core.cli.render import event_dict, event_json_line, event_row, event_tag
+from vrx_core.cli.tail_output import make_output
 from vrx_core.cli.tail_view import TailState, render_view
-from vrx_core.codec import stream_json
 from vrx_core.errors import CorruptLog, ExitCode, NoSuchRun, VrxError
-from vrx_core.events import AnyEvent
 from vrx_core.follow.follower import STALL_AFTER_S, Follower
 from vrx_core.follow.liveness import DEAD_AFTER_S, QUICK_DEAD_S
-from vrx_core.follow.stream import LogChanged, Notice, Snapshot, TailItem, TailTimeout, WriterDead
+from vrx_core.follow.stream import LogChanged, TailTimeout, WriterDead
 from vrx_core.follow.watch import LOCAL_POLL_S, NETWORK_POLL_MAX_S, NETWORK_POLL_S
 
 if TYPE_CHECKING:
     from vrx_core.hooks.manager import PluginSet
-
-# -- CLI outputs -------------------------------------------------------------------------------
-
-
-class _Output:
-    """How ``vrx tail`` prints: one of events, JSON lines, plain lines or the live view."""
-
-    tick_s = 1.0
-
-    def __init__(self, state: TailState, args: argparse.Namespace) -> None:
-        self.state = state
-        self.types: set[str] = set(args.types)
-        self.from_start: bool = args.from_start
-        self.once_only: bool = args.once and not args.events
-        self.out = sys.stdout
-
-    def wanted(self, ev: AnyEvent) -> bool:
-        if not self.from_start:
-            first = self.state.follower.first_new_seq
-            if first is None or ev.seq < first:
-                return False
-        return not self.types or event_tag(ev) in self.types
-
-    def handle(self, items: Sequence[TailItem]) -> None:
-        for item in items:
-            self.state.update(item)
-            if self.streams:
-                self.item(item)
-        if items:
-            self.out.flush()
-
-    @property
-    def streams(self) -> bool:
-        """Whether items are printed as they come (``--once`` prints only the state, but --events)."""
-        return not self.once_only
-
-    def item(self, item: TailItem) -> None:
-        raise NotImplementedError
-
-    def tick(self) -> None:
-        """Called at least every ``tick_s`` seconds."""
-
-    def once(self) -> None:
-        """Print the state (``--once``)."""
-
-    def finish(self, reason: str, code: int, message: str | None) -> None:
-        """The tail is over: ``reason`` is ended, dead, timeout, log_changed, corrupt, ..."""
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.out.flush()
-
-    def __enter__(self) -> _Output:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-def _label(item: Notice) -> str:
-    """The notice's kind, and the plugin whose alert rules raised it."""
-    return item.kind if item.plugin is None else f"{item.kind} ({item.plugin})"
-
-
-def _stderr_notice(item: Notice) -> None:
-    if item.level == "warning" or item.kind in ("waiting", "found", "replaced"):
-        by = f"{item.plugin}: " if item.plugin is not None else ""
-        print(
-            f"vrx: {'warning: ' if item.level == 'warning' else ''}{by}{item.message}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-class _EventsOutput(_Output):
-    """``--events``: each event as a table row (or a JSON line with ``--json``), nothing else."""
-
-    def __init__(self, state: TailState, args: argparse.Namespace) -> None:
-        super().__init__(state, args)
-        self.json: bool = args.json
-
-    def item(self, item: TailItem) -> None:
-        if isinstance(item, Notice):
-            _stderr_notice(item)
-        elif not isinstance(item, Snapshot) and self.wanted(item):
-            self.out.write(event_json_line(item) if self.json else event_row(item))
-
-
-class _JsonOutput(_Output):
-    """``--json``: one object per update: event, snapshot, notice, and a final end (or state)."""
-
-    def item(self, item: TailItem) -> None:
-        if isinstance(item, Snapshot | Notice):
-            self._write(item.to_json())
-        elif self.wanted(item):
-            self._write({"kind": "event", "event": event_dict(item)})
-
-    def _write(self, obj: dict[str, Any]) -> None:
-        self.out.write(msgspec.json.encode(obj).decode() + "\n")
-
-    def once(self) -> None:
-        self._write(self.state.to_json())
-
-    def finish(self, reason: str, code: int, message: str | None) -> None:
-        self._write(
-            {
-                "kind": "end",
-                "reason": reason,
-                "exit": code,
-                "last_seq": self.state.last_seq,
-                "message": message,
-            }
-        )
-        self.out.flush()
-
-
-class _PlainOutput(_Output):
-    """Not a terminal: event rows, warnings and plugin snapshots (at most every 5 s) as lines."""
-
-    snapshot_every_s = 5.0
-
-    def __init__(self, state: TailState, args: argparse.Namespace) -> None:
-        super().__init__(state, args)
-        self._snap_at: dict[str, float] = {}
-        self._pending: set[str] = set()
-
-    def item(self, item: TailItem) -> None:
-        if isinstance(item, Notice):
-            mark = "!" if item.level == "warning" else "--"
-            self.out.write(f"{mark} {_label(item)}: {item.message}\n")
-        elif isinstance(item, Snapshot):
-            self._pending.update(item.changed)
-            self.tick()
-        elif self.wanted(item):
-            self.out.write(event_row(item))
-
-    def tick(self) -> None:
-        now = time.monotonic()
-        for name in sorted(self._pending):
-            if now - self._snap_at.get(name, -math.inf) >= self.snapshot_every_s:
-                self._snap_at[name] = now
-                self._pending.discard(name)
-                snap = self.state.snapshots.get(name, {})
-                self.out.write(f"   [{name}] {stream_json(snap).decode()}\n")
-        self.out.flush()
-
-    def once(self) -> None:
-        self.out.write("\n".join(self.state.summary_lines()) + "\n")
-
-    def finish(self, reason: str, code: int, message: str | None) -> None:
-        if self.state.follower.exists:
-            self.out.write("-- " + "\n   ".join(self.state.summary_lines()) + "\n")
-            self.out.flush()
-
-
-class _LiveOutput(_Output):
-    """A terminal: the Rich live view, refreshed on new events (at most 10 times a second)."""
-
-    tick_s = 0.25
-
-    def __init__(self, state: TailState, args: argparse.Namespace, console: Any) -> None:
-        super().__init__(state, args)
-        self.console = console
-        self.live: Any = None
-        self._shown = 0.0
-
-    def item(self, item: TailItem) -> None:
-        self.state.update(item)
-
-    def handle(self, items: Sequence[TailItem]) -> None:
-        for item in items:
-            self.state.update(item)
-        if items and not self.once_only and time.monotonic() - self._shown >= 0.1:
-            self.tick()
-
-    def tick(self) -> None:
-        if self.once_only:
-            return
-        self._shown = time.monotonic()
-        if self.live is None:
-            from rich.live import Live
-
-            self.live = Live(
-                render_view(self.state), console=self.console, auto_refresh=False, redirect_stderr=False
-            )
-            self.live.start(refresh=True)
-        else:
-            self.live.update(render_view(self.state), refresh=True)
-
-    def once(self) -> None:
-        self.console.print(render_view(self.state))
-
-    def finish(self, reason: str, code: int, message: str | None) -> None:
-        if self.live is not None:
-            self.live.update(render_view(self.state), refresh=True)
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-        super().close()
-
-
-def _make_output(args: argparse.Namespace, state: TailState) -> _Output:
-    if args.events:
-        return _EventsOutput(state, args)
-    if args.json:
-        return _JsonOutput(state, args)
-    if not args.plain:
-        from rich.console import Console
-
-        console = Console()
-        if console.is_terminal and not console.is_dumb_terminal:
-            return _LiveOutput(state, args, console)
-    return _PlainOutput(state, args)
-
 
 # -- the command -------------------------------------------------------------------------------
 
 _DESCRIPTION = f"""\
 Follow RUN_DIR/events.jsonl: catch up on the log so far, then show each event as it lands
 (within a millisecond on a local disk, 0.5 to 2 s plus the writer's flush delay on NFS).
-On a terminal: a live view of the run (identity, elapsed time, events/s, latest metric
+On a terminal: a live view of the run (identity, elapsed time, events/s, progress and ETA
+when the run declared a plan, params, each metric's last, min and max values and recent
 values, each plugin's snapshot, warnings for NaN/Inf metrics, errors, OOM and stalls, and
 the alerts of plugins' vrx_alert_rules).
 Otherwise: plain lines. --json: one JSON object per update. --events: only the raw events.
@@ -412,7 +188,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     )
     state = TailState(follower)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    with follower, _make_output(args, state) as out:
+    with follower, make_output(args, state) as out:
         try:
             if args.once:
                 out.handle(follower.catch_up(timeout=args.timeout))

@@ -12,21 +12,78 @@ from typing import Any
 
 import msgspec
 
-from vrx_core.codec import json_safe, nonfinite_marker, stream_json
-from vrx_core.events import AnyEvent, Metric, Resumed, RunEnd, RunStart
+from vrx_core.cli.tail_format import ago, capped, flatten, hms, kv_lines, num, sparkline
+from vrx_core.codec import json_safe
+from vrx_core.events import AnyEvent, Metric, Params, Plan, Resumed, RunEnd, RunStart
 from vrx_core.follow.follower import Follower
 from vrx_core.follow.stream import Notice, Snapshot, TailItem
+
+#: Recent values of a metric kept for its sparkline.
+SPARK_LEN = 24
+#: Seconds of the writer's clock over which the progress rate is measured.
+RATE_WINDOW_S = 30.0
 
 # -- what the CLI shows ------------------------------------------------------------------------
 
 
 @dataclass
 class MetricState:
+    """A metric's latest value, step and count; the finite minimum and maximum; recent values."""
+
     value: float
     step: int | None
     seq: int
     t: float
     count: int = 1
+    low: float | None = None
+    high: float | None = None
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=SPARK_LEN))
+
+    def add(self, ev: Metric) -> None:
+        self.value, self.step, self.seq, self.t = ev.value, ev.step, ev.seq, ev.t
+        self.count += 1
+        self.recent.append(ev.value)
+        if math.isfinite(ev.value):
+            self.low = ev.value if self.low is None else min(self.low, ev.value)
+            self.high = ev.value if self.high is None else max(self.high, ev.value)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run with a ``plan`` stands: ``done`` (the highest metric step so far) of ``total``
+    ``unit``; ``rate`` in units per second of the writer's clock (event times, over the last
+    :data:`RATE_WINDOW_S`); ``eta_s`` while the run goes on and the rate is known."""
+
+    total: int
+    unit: str
+    done: int
+    rate: float | None
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, max(0.0, self.done / self.total)) if self.total > 0 else None
+
+    def text(self) -> str:
+        """``420/1000 steps (42%)  12.3 steps/s  ETA 0:00:47``."""
+        parts = [f"{self.done}/{self.total} {self.unit}"]
+        if self.fraction is not None:
+            parts[0] += f" ({self.fraction * 100:.0f}%)"
+        if self.rate is not None:
+            parts.append(f"{self.rate:.3g} {self.unit}/s")
+        if self.eta_s is not None:
+            parts.append(f"ETA {hms(self.eta_s)}")
+        return "  ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "done": self.done,
+            "total": self.total,
+            "unit": self.unit,
+            "fraction": self.fraction,
+            "rate": self.rate,
+            "eta_s": self.eta_s,
+        }
 
 
 @dataclass
@@ -40,6 +97,13 @@ class TailState:
     events: int = 0
     last_seq: int = -1
     metrics: dict[str, MetricState] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None
+    #: The highest metric step so far, the event time it was reached at, and (time, done) samples
+    #: at least 0.1 s apart over the last RATE_WINDOW_S: the progress rate.
+    done: int = 0
+    done_t: float = 0.0
+    done_samples: deque[tuple[float, int]] = field(default_factory=deque)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: deque[Notice] = field(default_factory=lambda: deque(maxlen=6))
     warn_counts: Counter[str] = field(default_factory=Counter)
@@ -72,15 +136,46 @@ class TailState:
         if isinstance(ev, Metric):
             m = self.metrics.get(ev.name)
             if m is None:
-                self.metrics[ev.name] = MetricState(ev.value, ev.step, ev.seq, ev.t)
-            else:
-                m.value, m.step, m.seq, m.t, m.count = ev.value, ev.step, ev.seq, ev.t, m.count + 1
+                m = self.metrics[ev.name] = MetricState(ev.value, ev.step, ev.seq, ev.t, count=0)
+            m.add(ev)
+            if ev.step is not None and ev.step > self.done:
+                self._advance(ev.step, ev.t)
+        elif isinstance(ev, Params):
+            self.params.update(ev.values)
+        elif isinstance(ev, Plan):
+            self.plan = ev
         elif isinstance(ev, RunStart):
             self.run_start, self.writer = ev, ev.writer
         elif isinstance(ev, Resumed):
             self.writer, self.run_end = ev.writer, None
         elif isinstance(ev, RunEnd):
             self.run_end = ev
+
+    def _advance(self, done: int, t: float) -> None:
+        self.done, self.done_t = done, t
+        samples = self.done_samples
+        if not samples or t - samples[-1][0] >= 0.1:
+            samples.append((t, done))
+        while len(samples) > 2 and samples[1][0] <= t - RATE_WINDOW_S:
+            samples.popleft()
+
+    def progress(self) -> Progress | None:
+        """Done/total, rate and ETA once the run declared a ``plan`` (None before)."""
+        plan = self.plan
+        if plan is None:
+            return None
+        rate = None
+        if self.done_samples:
+            t0, d0 = self.done_samples[0]
+            if self.done_t > t0 and self.done > d0:
+                rate = (self.done - d0) / (self.done_t - t0)
+        eta = None
+        if self.run_end is None and plan.total > 0:
+            if self.done >= plan.total:
+                eta = 0.0
+            elif rate is not None:
+                eta = (plan.total - self.done) / rate
+        return Progress(plan.total, plan.unit, self.done, rate, eta)
 
     def now_t(self) -> float:
         return self.run_end.t if self.run_end is not None else time.time()
@@ -98,16 +193,16 @@ class TailState:
 
     def status(self) -> str:
         f = self.follower
-        if not f.exists:
-            return "waiting for the run to start"
         if self.run_end is not None:
             return f"ended ({self.run_end.status})"
+        if not f.exists:
+            return "waiting for the run to start"
         if not f.caught_up:
             return "catching up"
         age = f.event_age()
         if self.stalled:
             return f"stalled: no event for {age:.0f} s (heartbeat alive)"
-        return f"running; last event {_ago(age)} ago"
+        return f"running; last event {ago(age)} ago"
 
     def to_json(self) -> dict[str, Any]:
         f = self.follower
@@ -127,9 +222,18 @@ class TailState:
                 "elapsed_s": self.elapsed(),
                 "rate": self.rate(),
                 "metrics": {
-                    n: {"value": m.value, "step": m.step, "seq": m.seq, "count": m.count}
+                    n: {
+                        "value": m.value,
+                        "step": m.step,
+                        "seq": m.seq,
+                        "count": m.count,
+                        "min": m.low,
+                        "max": m.high,
+                    }
                     for n, m in sorted(self.metrics.items())
                 },
+                "params": self.params,
+                "progress": self.progress_json(),
                 "plugins": self.snapshots,
                 "warnings": dict(sorted(self.warn_counts.items())),
                 "mode": f.mode,
@@ -138,7 +242,12 @@ class TailState:
         )
         return out
 
-    def summary_lines(self) -> list[str]:
+    def progress_json(self) -> dict[str, Any] | None:
+        p = self.progress()
+        return None if p is None else json_safe(p.to_json())
+
+    def summary_lines(self, width: int = 100) -> list[str]:
+        """The state as plain lines (``--plain --once`` and the end of a plain tail)."""
         rs = self.run_start
         lines = []
         if rs is None:
@@ -148,40 +257,88 @@ class TailState:
         w = self.writer
         lines.append(f"run {rs.run_id}{name}  writer {w.host} pid {w.pid}  dir {self.follower.run_dir}")
         lines.append(
-            f"status: {self.status()}; elapsed {_hms(self.elapsed())}; events {self.events}"
+            f"status: {self.status()}; elapsed {hms(self.elapsed())}; events {self.events}"
             f" (seq 0..{self.last_seq}); {self.rate():.1f} events/s"
         )
+        progress = self.progress()
+        if progress is not None:
+            lines.append(f"progress: {progress.text()}")
+        if self.params:
+            lines.append("params:")
+            lines += kv_lines(capped(flatten(self.params), 40), width, "  ")
         for name_, m in sorted(self.metrics.items()):
             step = f" (step {m.step})" if m.step is not None else ""
-            lines.append(f"metric {name_} = {_num(m.value)}{step}")
+            span = "" if m.low is None or m.high is None else f"  min {num(m.low, 4)} max {num(m.high, 4)}"
+            lines.append(f"metric {name_} = {num(m.value)}{step}{span}  {sparkline(m.recent)}")
         for plugin, snap in sorted(self.snapshots.items()):
             if snap:
-                lines.append(f"plugin {plugin}: {stream_json(snap).decode()}")
+                lines.append(f"plugin {plugin}:")
+                lines += kv_lines(capped(flatten(snap), 40), width, "  ")
         for kind, n in sorted(self.warn_counts.items()):
             last = next((w.message for w in reversed(self.warnings) if w.kind == kind), "")
             lines.append(f"warning {kind} x{n}: {last}")
         return lines
 
 
-def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+def _progress_row(p: Progress) -> Any:
+    """A bar (up to 24 columns, narrower when the width is short) and the numbers beside it."""
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    row = Table.grid(padding=(0, 2))
+    row.add_column(max_width=24)
+    row.add_column(no_wrap=True)
+    if p.fraction is None:
+        row.add_row("", p.text())
+    else:
+        row.add_row(ProgressBar(total=1.0, completed=p.fraction), p.text())
+    return row
 
 
-def _hms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+class _Recent:
+    """A sparkline that keeps its newest (rightmost) values when the column is narrow."""
+
+    def __init__(self, text: Any) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        return Measurement(min(8, len(self.text)), len(self.text))
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        cut = max(0, len(self.text) - options.max_width)
+        yield self.text[cut:]
 
 
-def _num(x: float) -> str:
-    return nonfinite_marker(x) if not math.isfinite(x) else f"{x:.6g}"
+def _kv_grid(rows: list[tuple[str, str]], key_style: str) -> Any:
+    """Key/value rows as a two-column grid; values are cut (with an ellipsis) to the width."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style=key_style, no_wrap=True, width=_key_width(rows), overflow="ellipsis")
+    grid.add_column()  # the only column that gives way to the width: its values are cut, not wrapped
+    for k, v in rows:
+        grid.add_row(k, _cut(v))
+    return grid
 
 
-def render_view(state: TailState, *, max_metrics: int = 30) -> Any:
-    """The Rich renderable of the live view (identity, progress, metrics, plugins, warnings)."""
+def _key_width(rows: list[tuple[str, str]]) -> int:
+    return min(32, max((len(k) for k, _ in rows), default=1))
+
+
+def _cut(value: str) -> Any:
+    """A value that is cut with an ellipsis at the width, never wrapped."""
+    from rich.text import Text
+
+    return Text(value, no_wrap=True, overflow="ellipsis")
+
+
+def render_view(state: TailState, *, max_metrics: int = 30, max_rows: int = 12) -> Any:
+    """The Rich renderable of the live view: identity, status, progress, params, metrics (last,
+    min, max, recent values), plugin snapshots (key/value rows, empty ones omitted), warnings.
+    ``max_rows`` caps the rows of the params and of each plugin."""
+    from rich import box
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
@@ -206,41 +363,69 @@ def render_view(state: TailState, *, max_metrics: int = 30) -> Any:
     )
     head.add_row("status", Text(state.status(), style=style))
     head.add_row(
-        "progress",
-        f"elapsed {_hms(state.elapsed())}   events {state.events} (seq {state.last_seq})"
+        "elapsed",
+        f"{hms(state.elapsed())}   events {state.events} (seq {state.last_seq})"
         f"   {state.rate():.1f} events/s",
     )
+    progress = state.progress()
+    if progress is not None:
+        head.add_row("progress", _progress_row(progress))
     beat = f.heartbeat_age()
-    head.add_row("watch", f"{f.mode}; heartbeat {_ago(beat)} ago" if beat is not None else f.mode)
+    if ended or beat is None:  # no writer to hear from once the run ended
+        head.add_row("watch", f.mode)
+    else:
+        head.add_row("watch", f"{f.mode}; heartbeat {ago(beat)} ago")
     parts: list[Any] = [head]
 
+    if state.params:
+        parts.append(Text("params", style="italic"))
+        parts.append(_kv_grid(capped(flatten(state.params), max_rows), "bold"))
+
     if state.metrics:
-        table = Table(title="metrics", title_justify="left", expand=False, pad_edge=False)
-        table.add_column("name")
-        table.add_column("value", justify="right")
-        table.add_column("step", justify="right")
-        table.add_column("n", justify="right")
+        table = Table(
+            title="metrics", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+        )
+        # The numbers keep their width; on a narrow terminal the name and the sparkline give way.
+        table.add_column("name", max_width=32)
+        table.add_column("last", justify="right", no_wrap=True)
+        table.add_column("min", justify="right", no_wrap=True)
+        table.add_column("max", justify="right", no_wrap=True)
+        table.add_column("recent")
+        table.add_column("step", justify="right", no_wrap=True)
+        table.add_column("n", justify="right", no_wrap=True)
         names = sorted(state.metrics)
         if len(names) > max_metrics:
             recent = sorted(names, key=lambda n: state.metrics[n].seq)[-max_metrics:]
             names = sorted(recent)
         for name in names:
             m = state.metrics[name]
-            value = Text(_num(m.value), style="bold red" if not math.isfinite(m.value) else "")
-            table.add_row(name, value, "-" if m.step is None else str(m.step), str(m.count))
+            spark = Text(no_wrap=True)
+            for ch, x in zip(sparkline(m.recent), m.recent, strict=True):
+                spark.append(ch, style="bold red" if not math.isfinite(x) else "cyan")
+            table.add_row(
+                _cut(name),
+                Text(num(m.value), style="bold red" if not math.isfinite(m.value) else ""),
+                "-" if m.low is None else num(m.low, 4),
+                "-" if m.high is None else num(m.high, 4),
+                _Recent(spark),
+                "-" if m.step is None else str(m.step),
+                str(m.count),
+            )
         if len(state.metrics) > len(names):
             table.caption = f"+{len(state.metrics) - len(names)} more metrics"
         parts.append(table)
 
     shown = {name: snap for name, snap in sorted(state.snapshots.items()) if snap}
     if shown:
+        parts.append(Text("plugins", style="italic"))
+        rows = {name: capped(flatten(snap), max_rows) for name, snap in shown.items()}
         plugs = Table.grid(padding=(0, 2))
         plugs.add_column(style="bold magenta", no_wrap=True)
-        plugs.add_column(overflow="fold")
-        for name, snap in shown.items():
-            text = stream_json(snap).decode()
-            plugs.add_row(name, text if len(text) <= 600 else text[:597] + "...")
-        parts.append(Text("plugins", style="italic"))
+        plugs.add_column(no_wrap=True, width=_key_width([kv for r in rows.values() for kv in r]))
+        plugs.add_column()
+        for name, kv in rows.items():
+            for i, (k, v) in enumerate(kv):
+                plugs.add_row(name if i == 0 else "", k, _cut(v))
         parts.append(plugs)
 
     if state.warnings:
@@ -260,4 +445,4 @@ def render_view(state: TailState, *, max_metrics: int = 30) -> Any:
     return Panel(Group(*parts), title="vrx tail", border_style="blue")
 
 
-__all__ = ["MetricState", "TailState", "render_view"]
+__all__ = ["MetricState", "Progress", "TailState", "render_view"]
