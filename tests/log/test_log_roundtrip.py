@@ -29,6 +29,7 @@ from vrx_core.events import (
     Log,
     Metric,
     Params,
+    Plan,
     Resumed,
     RunEnd,
     RunStart,
@@ -71,7 +72,8 @@ log = st.builds(
 )
 checkpoint = st.builds(Checkpoint, path=text, step=opt_int, size_bytes=opt_int, sha256=sha)
 artifact = st.builds(Artifact, path=text, size_bytes=opt_int, sha256=sha, media_type=opt_text)
-user_event = st.one_of(metric, params, log, checkpoint, artifact)
+plan = st.builds(Plan, total=st.integers(0, 2**40), unit=text)
+user_event = st.one_of(metric, params, log, checkpoint, artifact, plan)
 
 writer_info = st.builds(
     WriterInfo, host=text, pid=st.integers(0, 2**31), boot_id=text, version=text, epoch=st.integers(0, 99)
@@ -192,7 +194,7 @@ def test_log_free_form_strings_that_look_non_finite_stay_strings(tmp_path: Path)
 
 def test_log_all_core_kinds_are_covered() -> None:
     """The round-trip strategies above cover every core kind (a new kind must be added here)."""
-    covered = {Metric, Params, Log, Checkpoint, Artifact, RunStart, RunEnd, Sync, Resumed}
+    covered = {Metric, Params, Log, Checkpoint, Artifact, Plan, RunStart, RunEnd, Sync, Resumed}
     assert set(CORE_KINDS) == covered
 
 
