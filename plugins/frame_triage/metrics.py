@@ -27,7 +27,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial, reduce
-from itertools import pairwise
+from itertools import repeat
 from typing import NamedTuple
 
 from .sim import Frame
@@ -186,9 +186,10 @@ def rolling_counts(
     that is exactly ``bisect_left``, which runs in C and keeps this pass well under 1 us/frame.
     """
     window_ns = rolling_window_ms * NS_PER_MS
-    starts = [ts - window_ns for ts in sorted_ts_ns]
+    starts = map(operator.sub, sorted_ts_ns, repeat(window_ns))
     lefts = map(partial(bisect_left, sorted_ts_ns), starts)
-    counts = tuple(right - left + 1 for right, left in enumerate(lefts))
+    # (right index + 1) - left, every pass in C: map over builtins, no Python frame per frame.
+    counts = tuple(map(operator.sub, range(1, len(sorted_ts_ns) + 1), lefts))
     return epoch_ms_many(sorted_ts_ns), counts
 
 
@@ -200,7 +201,7 @@ def epoch_ms(ts_ns: int) -> int:
 def epoch_ms_many(sorted_ts_ns: list[int]) -> tuple[int, ...]:
     """``epoch_ms`` of sorted timestamps, with a floor-division fast path for post-1970 runs."""
     if not sorted_ts_ns or sorted_ts_ns[0] >= 0:
-        return tuple(ts // NS_PER_MS for ts in sorted_ts_ns)
+        return tuple(map(operator.floordiv, sorted_ts_ns, repeat(NS_PER_MS)))
     return tuple(map(epoch_ms, sorted_ts_ns))
 
 
@@ -208,12 +209,14 @@ def timing_stats(sorted_ts_ns: list[int]) -> tuple[TimingStats, TimingStats]:
     """Interval and jitter statistics; both empty with fewer than two received frames."""
     if len(sorted_ts_ns) < 2:
         return TimingStats(), TimingStats()
-    deltas_us = sorted((b - a) // NS_PER_US for a, b in pairwise(sorted_ts_ns))
-    intervals = [float(d) for d in deltas_us]
+    # (b - a) // 1000 of each consecutive pair, as maps over builtins (no Python frame per frame).
+    deltas_ns = map(operator.sub, sorted_ts_ns[1:], sorted_ts_ns[:-1])
+    deltas_us = sorted(map(operator.floordiv, deltas_ns, repeat(NS_PER_US)))
+    intervals = list(map(float, deltas_us))
     interval = stats_of_sorted(intervals)
     mean = interval.avg_us
     # |x - mean| over ascending x is a descending then an ascending run: timsort merges it in O(n).
-    jitter = sorted([abs(x - mean) for x in intervals])
+    jitter = sorted(map(abs, map(operator.sub, intervals, repeat(mean))))
     return interval, stats_of_sorted(jitter)
 
 

@@ -15,11 +15,12 @@ The reader never writes: it needs no write access to the run directory.
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import stat
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,13 +40,14 @@ from vrx_core.events import (
     UnknownEvent,
 )
 from vrx_core.events import registry as process_registry
+from vrx_core.log.chunks import Batch, Run, read_chunks
+from vrx_core.log.chunks import iter_lines as _iter_lines
 from vrx_core.log.framing import ENVELOPE_RE, FORMAT_MAJOR, MAX_LINE_BYTES, split_crc
 from vrx_core.log.rundir import LOG, RunDir
 
 Mode = Literal["strict", "recover", "salvage"]
 MODES: tuple[Mode, ...] = ("strict", "recover", "salvage")
 LOG_NAME = LOG  # kept for importers; RunDir is the one place that names files
-CHUNK = 1 << 20
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError, TypeError)
 _ENVELOPE_KEYS = ("seq", "t", "v", "type", "crc")
 
@@ -321,41 +323,6 @@ def _framing_reason(line: bytes) -> str:
     return "missing or malformed crc suffix"
 
 
-def _iter_lines(fd: int, start: int, max_line: int) -> Iterator[tuple[int, bytes | None, int]]:
-    """Yield (offset, line, length) for each ``\\n``-terminated line from ``start``.
-
-    A line longer than ``max_line`` is yielded as ``None`` without being buffered, so a huge line
-    costs no memory. The last yield is ``(offset, None, -1 - n)``: ``n`` unterminated bytes remain.
-    """
-    pos = start  # file offset of buf[0]
-    buf = b""
-    over: int | None = None  # start of an over-long line being skipped
-    while True:
-        chunk = os.pread(fd, CHUNK, pos + len(buf))
-        if not chunk:
-            break
-        buf += chunk
-        i = 0
-        while (nl := buf.find(b"\n", i)) >= 0:
-            if over is not None:
-                yield over, None, pos + nl - over
-                over = None
-            else:
-                yield pos + i, buf[i:nl], nl - i
-            i = nl + 1
-        pos += i
-        buf = buf[i:]
-        if over is None and len(buf) > max_line:
-            over = pos
-        if over is not None:
-            pos += len(buf)
-            buf = b""
-    if over is not None:
-        yield over, None, -1 - (pos - over)
-    else:
-        yield pos, None, -1 - len(buf)
-
-
 #: Damage of these kinds after the durable point may be what a crash or power loss leaves behind.
 RESIDUE_KINDS = frozenset({"crc", "framing", "json", "utf8", "too_long"})
 
@@ -409,17 +376,39 @@ class LogReader:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise NoSuchRun("is not a regular file, not an event log", path=self.path)
-            yield from self._read(fd)
+            for item in self._read(fd):
+                if type(item) is Run:
+                    # A run of the batch path: accepted once the consumer has taken its events
+                    # (the ones it took, if it stops early); one level of delegation per event.
+                    it = iter(item.events)
+                    try:
+                        yield from it
+                    finally:
+                        item.accept(len(item.events) - operator.length_hint(it))
+                else:
+                    yield item  # type: ignore[misc]  # an event of the per-line path, accepted
         finally:
             os.close(fd)
 
-    def _read(self, fd: int) -> Iterator[AnyEvent]:
+    def _read(self, fd: int) -> Iterator[AnyEvent | Run]:
+        checker = LineChecker(self.registry, self.report, max_line=self.max_line)
+        yield from read_chunks(
+            fd, checker, Batch.of(self.registry), lambda items: self._check_lines(fd, checker, items)
+        )
+        if self.mode == "salvage" and self.report.problems:
+            self.report.complete = False
+
+    def _check_lines(
+        self, fd: int, checker: LineChecker, items: Iterable[tuple[int, bytes | None, int]]
+    ) -> Generator[AnyEvent, None, bool]:
+        """The per-line path over ``(offset, line, length)`` items (see :func:`_iter_lines`): check,
+        accept and yield each line, or do what the mode says with a bad one. Returns True when
+        reading must stop (crash residue, or the end of the file)."""
         report = self.report
-        checker = LineChecker(self.registry, report, max_line=self.max_line)
-        for offset, line, length in _iter_lines(fd, 0, self.max_line):
+        for offset, line, length in items:
             if length < 0:
                 report.torn_tail_bytes = -1 - length
-                break
+                return True
             try:
                 if line is None:
                     raise LineProblem(
@@ -435,15 +424,14 @@ class LogReader:
                 if self.mode == "recover" and is_residue(fd, problem, report):
                     report.residue = problem
                     report.complete = False
-                    return
+                    return True
                 report.problems.append(problem)
                 raise CorruptLog(
                     f"{lp.kind}: {lp.message}", path=self.path, line=problem.line, offset=offset
                 ) from None
             checker.accept(line, event)
             yield event
-        if self.mode == "salvage" and report.problems:
-            report.complete = False
+        return False
 
 
 def _durable_point(fd: int, start: int, report: ReadReport) -> int:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -32,26 +32,25 @@ from vrx_core._version import __version__
 from vrx_core.errors import (
     CannotCreate,
     CorruptLog,
-    RecorderClosed,
     RecorderIOError,
     VrxError,
 )
 from vrx_core.events import (
-    Checkpoint,
     Event,
     EventRegistry,
     Resumed,
     RunEnd,
     RunStart,
-    Sync,
     WriterInfo,
 )
 from vrx_core.events import registry as default_registry
 from vrx_core.log import diagnostics
 from vrx_core.log.atomic import atomic_write, fsync_dir
-from vrx_core.log.framing import FORMAT_MAJOR, FORMAT_MINOR, MAX_DEPTH, MAX_LINE_BYTES, EventEncoder, frame
+from vrx_core.log.framing import FORMAT_MAJOR, FORMAT_MINOR, MAX_DEPTH, MAX_LINE_BYTES, EventEncoder
 from vrx_core.log.lock import WriterLock, acquire, boot_id
-from vrx_core.log.reader import LOG_NAME, LogReader, RunningHash
+from vrx_core.log.reader import LogReader, RunningHash
+from vrx_core.log.rundir import RunDir
+from vrx_core.log.writepath import WritePath
 
 Durability = Literal["group", "every", "os"]
 DURABILITY_MODES: tuple[Durability, ...] = ("group", "every", "os")
@@ -67,14 +66,7 @@ class OsFS:
     close = staticmethod(os.close)
 
 
-def _free_space(path: Path) -> str:
-    try:
-        return f"{shutil.disk_usage(path).free} bytes free"
-    except OSError:
-        return "free space unknown"
-
-
-class Recorder:
+class Recorder(WritePath):
     """Record a run into ``<run_dir>/events.jsonl``.
 
     >>> with Recorder("runs/demo") as rec:
@@ -120,7 +112,7 @@ class Recorder:
             # Readers (replay, verify, resume) reject longer lines: never write what cannot be read.
             raise ValueError(f"max_line_bytes must be in 1..{MAX_LINE_BYTES} (the reader's limit)")
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOG_NAME
+        self.path = RunDir(self.run_dir).log
         self.durability: Durability = durability
         self.fsync_every_n = max(1, fsync_every_n)
         # Events after which emit fsyncs: 1 for "every", N for "group", never for "os".
@@ -129,18 +121,39 @@ class Recorder:
         self.heartbeat_s = heartbeat_s
         self.registry = registry or default_registry
         self._fs = fs or OsFS()
+        self._write = self._fs.write  # bound once: emit's one syscall, through the same seam
         self._enc = EventEncoder(self.registry, max_line_bytes=max_line_bytes, max_depth=max_depth)
         self._mutex = threading.Lock()
+        # emit's per-event calls, bound once (the lock, the pending-hash list's append).
+        self._acquire = self._mutex.acquire
+        self._release = self._mutex.release
         self._closed = False
         self._failed: VrxError | None = None
         self._fd = -1
         self._seq = 0
-        self._offset = 0
         self._salt = 0
+        # The per-event path only appends the line to _unhashed and bumps _seq; everything else
+        # is derived from those when needed. The running sha256 covers the log's first
+        # _hashed_end bytes; the lines written after them wait in _unhashed and are hashed many at
+        # a time (_hash_pending); _end() is the log's size. Lines since the last fsync are
+        # _seq - _fsync_seq (emit fsyncs when _seq reaches _fsync_at), lines since the last sync
+        # line _seq - _sync_seq. Emit looks at none of this until it writes seq _check_seq
+        # (_rearm): the fsync count, or the next 64th event (the group-commit clock check).
         self._sha = RunningHash()
-        self._since_fsync = 0
-        self._since_sync_line = 0
+        self._hashed_end = 0
+        self._unhashed: list[bytes] = []  # only ever cleared, never rebound: see _pend
+        self._pend = self._unhashed.append
+        self._fsync_seq = 0
+        self._fsync_at = self._fsync_due_n
+        self._sync_seq = 0
+        self._check_seq = -1
         self._last_fsync = time.monotonic()
+        # Event class -> its generated framer (EventEncoder.framer), or None: no fast path.
+        self._framers: dict[type[Any], Callable[[Any, int, float, int], bytes | None] | None] = {}
+        # What emit looks framers up in: _framers while open, empty once closed or failed, so
+        # emit checks neither flag per event (the full path does, and raises).
+        self._fast: dict[type[Any], Callable[[Any, int, float, int], bytes | None] | None] = self._framers
+        self._inline = False  # set at the end of __init__: see _install_emit
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._run_id = ""
@@ -155,6 +168,7 @@ class Recorder:
             self._abandon()
             raise
         self.run_id: str = self._run_id
+        self._inline = type(self).emit is Recorder.emit  # a subclass's own emit stays in charge
         self._start_ticker()
 
     # -- public API ---------------------------------------------------------------------------
@@ -174,20 +188,13 @@ class Recorder:
         Raises :class:`InvalidEvent` (nothing written) for an event that does not fit its kind or
         the limits, :class:`RecorderIOError` if the write failed, :class:`RecorderClosed` after close.
         """
-        with self._mutex:
-            if self._closed or self._failed is not None:
-                self._check_open()
-            seq = self._append_event(event)
-            if event.__class__ is Checkpoint:
-                self._fsync_locked(force_line=True)
-            elif self._since_fsync >= self._fsync_due_n or (
-                # The clock is read every 64th event; the background ticker covers idle periods.
-                seq & 63 == 0
-                and self.durability == "group"
-                and time.monotonic() - self._last_fsync >= self.fsync_every_s
-            ):
-                self._fsync_locked(force_line=False)
-            return seq
+        # Once the recorder has seen a kind with a fast path, ``rec.emit`` is not this method but
+        # the recorder's own generated function (_install_emit), which does the same.
+        self._acquire()  # acquire/try/finally: the same as `with self._mutex`, and cheaper
+        try:
+            return self._emit_locked(event)
+        finally:
+            self._release()
 
     def sync(self) -> None:
         """fsync now and record the durable point."""
@@ -221,14 +228,14 @@ class Recorder:
                     self._closed = True
                     if not end:
                         return
+                    end_at = self._end()
                     run_end = RunEnd(
                         status=status,
                         count=self._seq,
-                        bytes_before=self._offset,
-                        sha256=self._sha.hexdigest(),
+                        bytes_before=end_at,
+                        sha256=self._digest(),
                         error=error,
                     )
-                    end_at = self._offset
                     self._append_event(run_end, internal=True)
                     try:
                         self._fsync_locked(force_line=False)
@@ -239,6 +246,7 @@ class Recorder:
                         raise
             finally:
                 self._closed = True
+                self._fast = {}
                 self._abandon()
 
     def __enter__(self) -> Recorder:
@@ -331,7 +339,9 @@ class Recorder:
         self._salt = report.salt
         self._sha = report.sha256
         self._seq = report.last_seq + 1
-        self._offset = report.valid_end
+        self._fsync_seq = self._sync_seq = self._seq
+        self._fsync_at = self._seq + self._fsync_due_n
+        self._hashed_end = report.valid_end
         size = self.path.stat().st_size
         self._open_log()  # first: where the log cannot be written, fail before changing anything
         torn_file = self._cut_tail(report.valid_end, size) if size > report.valid_end else None
@@ -353,7 +363,7 @@ class Recorder:
 
     def _cut_tail(self, keep: int, size: int) -> str:
         """Copy the bytes after the last valid line beside the log, then cut them off."""
-        name = f"{LOG_NAME}.torn-{keep}"
+        name = RunDir(self.run_dir).torn_copy(keep).name
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
             try:
@@ -375,88 +385,6 @@ class Recorder:
         )
         return name
 
-    # -- the write path -------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._failed is not None:
-            raise RecorderClosed(f"recorder stopped after an earlier error: {self._failed}", path=self.path)
-        if self._closed:
-            raise RecorderClosed("recorder is closed", path=self.path)
-
-    def _append_event(self, event: Event, *, internal: bool = False, first: bool = False) -> int:
-        info, body = self._enc.encode(event, internal=internal)
-        seq = self._seq
-        line = frame(seq, time.time(), info.version, body, self._salt)
-        if len(line) > self._enc.max_line_bytes:
-            self._enc.check_size(info, event, line[:-1])
-        self._write_line(line)
-        if first:
-            self._salt = int(line[-11:-3], 16)
-        self._sha.add(line)
-        self._offset += len(line)
-        self._seq = seq + 1
-        self._since_fsync += 1
-        self._since_sync_line += 1
-        return seq
-
-    def _write_line(self, line: bytes) -> None:
-        written = 0
-        try:
-            written = self._fs.write(self._fd, line)
-            if written == len(line):
-                return
-            view = memoryview(line)
-            while written < len(line):
-                n = self._fs.write(self._fd, view[written:])
-                if n <= 0:
-                    raise OSError(errno.EIO, "write returned 0")
-                written += n
-        except OSError as exc:
-            self._fail_write(exc, written)
-
-    def _fail_write(self, exc: OSError, written: int) -> None:
-        note = ""
-        if written:
-            try:
-                self._fs.ftruncate(self._fd, self._offset)
-            except OSError as trunc_exc:
-                note = (
-                    f"; could not cut the partial line back ({trunc_exc.strerror}),"
-                    " a reader will see it as a torn tail"
-                )
-        err = RecorderIOError(
-            f"write failed: [{errno.errorcode.get(exc.errno or 0, exc.errno)}] {exc.strerror}"
-            f" ({_free_space(self.run_dir)}){note}; recorder stopped,"
-            f" events up to seq {self._seq - 1} are kept",
-            path=self.path,
-        )
-        self._failed = err
-        raise err from None
-
-    def _fsync_locked(self, *, force_line: bool) -> None:
-        """fsync; then, if enough happened since the last one, append a ``sync`` line."""
-        if self._failed is not None:
-            return
-        try:
-            self._fs.fsync(self._fd)
-        except OSError as exc:
-            # Never retry: after a failed fsync the kernel may have dropped the dirty pages.
-            err = RecorderIOError(
-                f"fsync failed: [{errno.errorcode.get(exc.errno or 0, exc.errno)}] {exc.strerror};"
-                " durability of recent events is unknown, recorder stopped",
-                path=self.path,
-            )
-            self._failed = err
-            raise err from None
-        self._since_fsync = 0
-        self._last_fsync = time.monotonic()
-        due = self._since_sync_line >= self.fsync_every_n or force_line or self.durability != "every"
-        if self._seq > 1 and self._since_sync_line > 0 and due and not self._closed:
-            marker = Sync(count=self._seq, durable_upto=self._offset, sha256=self._sha.hexdigest())
-            self._append_event(marker, internal=True)
-            self._since_sync_line = 0
-            self._since_fsync = 1
-
     # -- background: group-commit timer and heartbeat -------------------------------------------
 
     def _start_ticker(self) -> None:
@@ -474,7 +402,7 @@ class Recorder:
                 try:
                     if (
                         self.durability == "group"
-                        and self._since_fsync > 0
+                        and self._seq > self._fsync_seq
                         and time.monotonic() - self._last_fsync >= self.fsync_every_s
                     ):
                         self._fsync_locked(force_line=False)
