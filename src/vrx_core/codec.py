@@ -96,6 +96,20 @@ def plain(value: Any) -> Any:
     return plain_number(value)
 
 
+def with_plain_numbers(struct: Any) -> Any:
+    """``struct`` (a msgspec Struct) with numpy/torch scalars in its fields, at any depth, made
+    plain numbers; the same object when no field needed it."""
+    changed = {}
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        if value is None or type(value) in (str, int, float, bool):
+            continue
+        new = plain(value)
+        if new is not value:
+            changed[name] = new
+    return msgspec.structs.replace(struct, **changed) if changed else struct
+
+
 def stream_json(value: Any) -> bytes:
     """One streamed JSON document (no newline); never raises: an unencodable value becomes its repr."""
     try:
@@ -120,4 +134,5 @@ __all__ = [
     "plain",
     "plain_number",
     "stream_json",
+    "with_plain_numbers",
 ]

@@ -23,7 +23,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from vrx_core.codec import nonfinite_marker
+from vrx_core.codec import nonfinite_marker, with_plain_numbers
 from vrx_core.errors import InvalidEvent
 from vrx_core.events import (
     WRITER_KINDS,
@@ -227,6 +227,7 @@ class EventEncoder:
             raise InvalidEvent(f"{info.tag!r} events are written by the recorder itself", field="$.type")
         if event.seq != -1 or event.t != 0.0:
             event = msgspec.structs.replace(event, seq=-1, t=0.0)
+        event = with_plain_numbers(event)  # numpy/torch scalars, as training loops produce them
         if info.flat:
             self._check_flat(info, event)
             if all(
