@@ -101,6 +101,6 @@ def test_stale_manifest_of_a_grown_log_is_a_note(cli, tmp_path: Path) -> None:
     assert cli("replay", str(run)).code == 0
     events = tmp_path / "more.jsonl"
     events.write_text('{"type":"metric","name":"a","value":2.0}\n')
-    assert cli("ingest", str(run), str(events)).code == 0
+    assert cli("ingest", str(run), str(events), "--resume", "allow").code == 0
     r = cli("verify", str(run))
     assert r.code == 0 and "stale" in r.out

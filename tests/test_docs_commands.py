@@ -93,3 +93,15 @@ def test_every_command_shown_runs(doc: Path, scratch: Path) -> None:
         if r.returncode != _expected_code(line):
             failures.append(f"{doc.name}:{lineno}: exit {r.returncode}: {line}\n{r.stderr.strip()[-500:]}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_readme_python_examples_run(scratch: Path) -> None:
+    """Each ```python block of the README that uses vrx runs as shown (from a scratch directory)."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "vrx_core" in b]
+    assert blocks
+    for code in blocks:
+        r = subprocess.run(
+            [sys.executable, "-c", code], cwd=scratch, env=_env(), capture_output=True, text=True, check=False
+        )
+        assert r.returncode == 0, f"{code}\n{r.stderr}"

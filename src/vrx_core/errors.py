@@ -118,6 +118,13 @@ class RecorderIOError(VrxError):
     exit_code = ExitCode.IOERR
 
 
+class RunExists(VrxError):
+    """A run is already recorded where the caller asked for a new one, or for one still going
+    (``resume="never"``, or ``"auto"`` and the run ended); the message says how to proceed."""
+
+    exit_code = ExitCode.CANTCREAT
+
+
 class CannotCreate(VrxError):
     """The run directory or log cannot be created or written (read-only, permissions)."""
 

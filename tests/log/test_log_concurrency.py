@@ -174,7 +174,7 @@ def test_log_without_flock_the_lock_file_content_decides(tmp_path: Path) -> None
     other = _write_lock(tmp_path, host="some-other-host")
     Recorder(tmp_path, takeover=True).close()
     dead = _write_lock(tmp_path)
-    Recorder(tmp_path).close()
+    Recorder(tmp_path, resume="allow").close()  # the takeover above ended the run
     events, _ = read_all(tmp_path / LOG_NAME, mode="strict")
     assert [e.stale_lock for e in events if isinstance(e, Resumed)] == [other, dead]
     assert_verdict(tmp_path, "OK")

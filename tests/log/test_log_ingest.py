@@ -159,7 +159,12 @@ def test_log_ingest_cli_from_stdin_appends_to_an_existing_run(tmp_path: Path) ->
     )
     assert out.returncode == 0, out.stderr
     out = _vrx(
-        "ingest", str(run), "-", stdin=b'{"type":"metric","name":"b","value":"Infinity"}\n{"type":1}\n'
+        "ingest",
+        str(run),
+        "-",
+        "--resume",
+        "allow",
+        stdin=b'{"type":"metric","name":"b","value":"Infinity"}\n{"type":1}\n',
     )
     assert out.returncode == 65
     assert "<stdin>:2:" in out.stderr.decode()

@@ -58,7 +58,7 @@ def test_log_unknown_kinds_are_kept_and_counted(tmp_path: Path) -> None:
     verdict = assert_verdict(tmp_path, "OK")
     assert any("unknown kind 'gpu.util'" in line for line in verdict.lines())
     assert verdict.to_json()["unknown_kinds"] == {"gpu.util": 2}
-    with Recorder(tmp_path) as rec:  # the default registry: no gpu.util
+    with Recorder(tmp_path, resume="allow") as rec:  # the default registry: no gpu.util
         rec.emit(Metric(name="loss", value=0.5))
     assert (tmp_path / LOG_NAME).read_bytes().startswith(before)
     events, report = read_all(tmp_path / LOG_NAME, mode="strict")

@@ -116,7 +116,7 @@ def test_resumed_run_is_followed_past_its_first_run_end(tmp_path: Path) -> None:
     run = tmp_path / "run"
     with Recorder(run) as rec:
         rec.emit(Metric(name="a", value=1.0))
-    with Recorder(run) as rec:
+    with Recorder(run, resume="allow") as rec:
         rec.emit(Metric(name="a", value=2.0))
     t = tail(run, "--events", "--json")
     assert t.wait() == 0, t.stderr

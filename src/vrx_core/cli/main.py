@@ -76,9 +76,11 @@ def _add_ingest(sub: Any) -> None:
             'Non-finite floats are written as "NaN", "Infinity", "-Infinity". Each line is '
             "validated against the registered kinds; a bad line is reported as FILE:LINE: message "
             "and nothing of it is written; good lines are recorded as they arrive. The run is "
-            "created if missing, resumed otherwise, and ended at end of input unless --no-end. "
+            "created if missing; a crashed or open run is resumed, an ended one refused unless "
+            "--resume allow; the run is ended at end of input unless --no-end. "
             "Exit codes: 0 all lines recorded; 2 usage; 65 some lines rejected, or the run's log is "
-            "corrupt; 66 input file missing; 73 cannot create; 74 write failed; 75 run locked by "
+            "corrupt; 66 input file missing (or no run with --resume must); 73 cannot create, or a run "
+            "exists that --resume refuses; 74 write failed; 75 run locked by "
             "another writer."
         ),
     )
@@ -90,12 +92,18 @@ def _add_ingest(sub: Any) -> None:
     p.add_argument(
         "--takeover", action="store_true", help="take the writer lock from a holder known to be dead"
     )
+    p.add_argument(
+        "--resume",
+        choices=("auto", "allow", "never", "must"),
+        default="auto",
+        help="a log already in RUN_DIR: auto (default) resumes a crashed or open run and refuses an "
+        "ended one; allow also reopens an ended run; never refuses any; must requires one",
+    )
     p.set_defaults(handler=cmd_ingest)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from vrx_core.engine.ingest import ingest
-    from vrx_core.log.rundir import RunDir
     from vrx_core.log.writer import Recorder
 
     if args.file == "-":
@@ -109,7 +117,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise NoSuchRun(f"cannot read input: {exc.strerror}", path=args.file) from None
         source = args.file
     try:
-        rec = Recorder(RunDir.of(args.run_dir).root, takeover=args.takeover, registry=args.pm_registry())
+        rec = Recorder(
+            args.run_dir, takeover=args.takeover, resume=args.resume, registry=args.pm_registry()
+        )
         try:
             result = ingest(rec, stream, source, on_reject=lambda m: print(f"vrx: {m}", file=sys.stderr))
         except KeyboardInterrupt:
@@ -370,7 +380,8 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
         prog="vrx",
         description=(
             "vrx records runs as an append-only event log (events.jsonl) and derives everything else "
-            "(metrics, packets, reports, manifests) from it by replaying the log through plugins."
+            "(manifests, triage bundles, your own plugins' files) from it by replaying the log "
+            "through plugins."
         ),
         epilog="Exit codes and formats: docs/cli.md, docs/log-format.md.",
     )

@@ -32,7 +32,9 @@ from vrx_core._version import __version__
 from vrx_core.errors import (
     CannotCreate,
     CorruptLog,
+    NoSuchRun,
     RecorderIOError,
+    RunExists,
     VrxError,
 )
 from vrx_core.events import (
@@ -53,6 +55,8 @@ from vrx_core.log.rundir import RunDir
 from vrx_core.log.writepath import WritePath
 
 Durability = Literal["group", "every", "os"]
+ResumeMode = Literal["auto", "allow", "never", "must"]
+RESUME_MODES: tuple[ResumeMode, ...] = ("auto", "allow", "never", "must")
 DURABILITY_MODES: tuple[Durability, ...] = ("group", "every", "os")
 
 
@@ -74,10 +78,14 @@ class Recorder(WritePath):
 
     Creating the recorder creates the run directory, takes the writer lock, and writes and fsyncs
     the ``run_start`` line, so a directory that cannot be written fails here, before the
-    expensive work starts. An existing log is resumed.
+    expensive work starts. ``Recorder.fresh(root, name)`` records into a new directory instead.
 
     Args:
-        run_dir: the run directory (created if missing).
+        run_dir: the run directory (created if missing), or the path of its ``events.jsonl``.
+        resume: what to do with a log already there: ``auto`` (default) resumes a crashed or
+            still-open run and refuses an ended one (:class:`RunExists`); ``allow`` also reopens
+            an ended run; ``never`` refuses any existing log; ``must`` requires one
+            (:class:`NoSuchRun` otherwise). A resume cuts a torn tail and records ``resumed``.
         run_id: recorded in ``run_start``; defaults to the directory name.
         durability: ``group`` (default) fsyncs every ``fsync_every_n`` events or ``fsync_every_s``
             seconds; ``every`` fsyncs after each event (about 100x slower); ``os`` only at start,
@@ -101,17 +109,20 @@ class Recorder(WritePath):
         fsync_every_s: float = 2.0,
         heartbeat_s: float = 1.0,
         takeover: bool = False,
+        resume: ResumeMode = "auto",
         max_line_bytes: int = MAX_LINE_BYTES,
         max_depth: int = MAX_DEPTH,
         registry: EventRegistry | None = None,
         fs: OsFS | None = None,
     ) -> None:
+        if resume not in RESUME_MODES:
+            raise ValueError(f"resume must be one of {RESUME_MODES}, got {resume!r}")
         if durability not in DURABILITY_MODES:
             raise ValueError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
         if not 0 < max_line_bytes <= MAX_LINE_BYTES:
             # Readers (replay, verify, resume) reject longer lines: never write what cannot be read.
             raise ValueError(f"max_line_bytes must be in 1..{MAX_LINE_BYTES} (the reader's limit)")
-        self.run_dir = Path(run_dir)
+        self.run_dir = RunDir.of(run_dir).root
         self.path = RunDir(self.run_dir).log
         self.durability: Durability = durability
         self.fsync_every_n = max(1, fsync_every_n)
@@ -162,7 +173,11 @@ class Recorder(WritePath):
         identity = self._identity(run_id or self.run_dir.resolve().name)
         self._lock: WriterLock = acquire(self.run_dir, identity, takeover=takeover)
         try:
-            if not (self.path.exists() and self.path.stat().st_size > 0 and self._resume()):
+            if self.path.is_symlink():
+                raise CannotCreate("cannot open event log for writing: is a symlink", path=self.path)
+            exists = self.path.exists() and self.path.stat().st_size > 0
+            _check_resume(resume, exists, self.run_dir)
+            if not (exists and self._resume(reopen_ended=resume == "allow")):
                 self._create(run_id or self.run_dir.resolve().name, name)
         except BaseException:
             self._abandon()
@@ -170,6 +185,16 @@ class Recorder(WritePath):
         self.run_id: str = self._run_id
         self._inline = type(self).emit is Recorder.emit  # a subclass's own emit stays in charge
         self._start_ticker()
+
+    @classmethod
+    def fresh(cls, root: str | os.PathLike[str], name: str, **options: Any) -> Recorder:
+        """Record a new run in a new directory ``<root>/<name>-<YYYYMMDD-HHMMSS>[-n]`` (UTC).
+
+        The directory is created here and never reused, so re-running a script starts a new run
+        instead of appending to the last one. ``options`` are those of the constructor.
+        """
+        options.setdefault("name", name)
+        return cls(RunDir.fresh(root, name).root, resume="never", **options)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -315,7 +340,7 @@ class Recorder(WritePath):
         except OSError as exc:
             raise CannotCreate(f"cannot sync run directory: {exc.strerror}", path=self.run_dir) from None
 
-    def _resume(self) -> bool:
+    def _resume(self, *, reopen_ended: bool) -> bool:
         """Continue an existing log; False if it holds no committed line (then it was emptied)."""
         reader = LogReader(self.path, mode="recover", registry=self.registry)
         try:
@@ -335,6 +360,15 @@ class Recorder(WritePath):
             return False
         if report.run_start is None:
             raise CorruptLog("log has no readable run_start line; refusing to append", path=self.path, line=1)
+        if report.complete and not reopen_ended:
+            end = report.run_end
+            raise RunExists(
+                f"the run here ended (run_end at seq {report.last_seq}, status "
+                f"{end.status if end else '?'}); appending would mix a new run into a finished one. "
+                'Start a new run (Recorder.fresh("runs", "NAME") makes a fresh directory), or pass '
+                'resume="allow" (vrx ingest --resume allow) to reopen it',
+                path=self.run_dir,
+            )
         self._run_id = report.run_start.run_id
         self._salt = report.salt
         self._sha = report.sha256
@@ -417,3 +451,16 @@ class Recorder(WritePath):
                 self._fs.close(self._fd)
             self._fd = -1
         self._lock.release()
+
+
+def _check_resume(mode: ResumeMode, exists: bool, run_dir: Path) -> None:
+    """Refuse what ``mode`` rules out before anything is written (an ended run is refused by
+    ``_resume``, which reads the log)."""
+    if exists and mode == "never":
+        raise RunExists(
+            'a run is already recorded here and resume="never" only starts new runs; '
+            'use another directory (Recorder.fresh("runs", "NAME") makes one) or resume="auto"',
+            path=run_dir,
+        )
+    if not exists and mode == "must":
+        raise NoSuchRun('no run to resume here (resume="must" requires one)', path=run_dir)
