@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from _log_harness import read_all, seqs, tag_of
+from _log_harness import assert_verdict, read_all, seqs, tag_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -420,3 +420,18 @@ def test_log_line_checker_reads_what_the_encoder_writes() -> None:
     second = frame(1, 2.0, 1, body, report.salt)[:-1]
     ev = checker.check(second)
     assert isinstance(ev, Metric) and math.isnan(ev.value) and ev.seq == 1
+
+
+class _Ping(Event, frozen=True, kw_only=True, tag="test.ping"):
+    n: int = 0
+
+
+def test_log_an_event_with_only_default_fields_reads_back(tmp_path: Path) -> None:
+    """Such a line ends right after its tag (`"type":"test.ping","crc":...`): the reader takes it."""
+    with Recorder(tmp_path) as rec:
+        rec.emit(_Ping())
+        rec.emit(_Ping(n=2))
+    events, _ = read_all(tmp_path / LOG_NAME, mode="strict")
+    pings = [e for e in events if isinstance(e, _Ping)]
+    assert [(p.seq, p.n) for p in pings] == [(1, 0), (2, 2)]
+    assert_verdict(tmp_path, "OK")

@@ -178,7 +178,7 @@ _SEQ = operator.attrgetter("seq")
 #: ENVELOPE_RE, which the batch regex restates; if it ever changes, the batch path turns itself off.
 _ENVELOPE_SOURCE = (
     rb'\{"seq":(0|[1-9][0-9]{0,18}),"t":(-?[0-9][0-9.eE+-]{0,30}),"v":([1-9][0-9]{0,5}),'
-    rb'"type":"([a-z][a-z0-9_.]{0,127})"[,}]'
+    rb'"type":"([a-z][a-z0-9_.]{0,127})"(?:[,}]|$)'  # $: a kind whose fields are all defaults
 )
 _BATCH_KEY = rb'[1-9][0-9]{0,5},"type":"[a-z][a-z0-9_.]{0,127}'  # compiled on first use (import time)
 

@@ -42,7 +42,7 @@ CRC_SUFFIX_LEN: Final = len(b',"crc":"00000000"}')
 
 ENVELOPE_RE: Final = re.compile(
     rb'\{"seq":(0|[1-9][0-9]{0,18}),"t":(-?[0-9][0-9.eE+-]{0,30}),"v":([1-9][0-9]{0,5}),'
-    rb'"type":"([a-z][a-z0-9_.]{0,127})"[,}]'
+    rb'"type":"([a-z][a-z0-9_.]{0,127})"(?:[,}]|$)'  # $: a kind whose fields are all defaults
 )
 
 
