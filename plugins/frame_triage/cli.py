@@ -19,7 +19,7 @@ from vrx_core.engine.replay import replay
 from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
 from vrx_core.hooks.host import Commands
 from vrx_core.hooks.manager import PluginSet
-from vrx_core.log.rundir import RunDir
+from vrx_core.log.rundir import LOG, RunDir
 
 from .backends import CameraBackend
 from .capture import ScenarioInput, new_run_dir, record_capture, record_import, run_id_problem
@@ -226,9 +226,9 @@ def _check_bundle_files(source: Path) -> None:
     """A labops bundle is a directory of regular files of sane size (not /dev/zero behind a link)."""
     if not source.is_dir():
         raise NoSuchRun("no such bundle directory", path=source)
-    for name in ("events.jsonl", "run.json", "scenario.json"):
+    for name in (LOG, "run.json", "scenario.json"):
         path = source / name
-        if not path.exists() and name != "events.jsonl":
+        if not path.exists() and name != LOG:
             continue
         try:
             st = path.stat()
@@ -247,7 +247,7 @@ def _derive_and_report(run_dir: Path, plugins: PluginSet, frames: int) -> int:
         print(f"vrx: {f.render()}", file=sys.stderr)
     snap = result.snapshots.get(PLUGIN, {})
     print(f"bundle: {run_dir}")
-    for rel in sorted([*result.files, "events.jsonl"]):
+    for rel in sorted([*result.files, LOG]):
         print(f"artifact: {run_dir / rel}")
     if not snap or "verdict" not in snap:
         print("vrx: frame_triage derived nothing (plugin blocked?)", file=sys.stderr)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import msgspec
 
+from vrx_core.log.rundir import LOG, RunDir
+
 from ..bundles.manifest import (
     MANIFEST,
     MANIFEST_HASH_ALGORITHM,
@@ -29,17 +31,15 @@ from ..bundles.manifest import (
 from .fnv import Fnv1a64, fnv1a64_fd
 from .paths import MemberError, MemberNotFoundError, member_path_problem, safe_open_member
 
-LOG = "events.jsonl"
-_INTERNAL = frozenset({MANIFEST, "derived.json", "writer.lock"})
-
 
 class ManifestError(Exception):
     """A file of the run directory cannot be listed (symlink, special file, hostile name)."""
 
 
 def is_internal(rel: str) -> bool:
-    name = rel.rsplit("/", 1)[-1]
-    return rel in _INTERNAL or name.startswith((".vrx-tmp-", "events.jsonl.torn-"))
+    """The manifest itself and the files the core keeps for itself (lock, provenance, torn-tail
+    copies, temp files) are not listed; the log is."""
+    return rel == MANIFEST or RunDir.is_core_file(rel)
 
 
 def walk_files(root: Path) -> Iterator[str]:

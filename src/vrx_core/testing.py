@@ -23,8 +23,8 @@ from vrx_core.engine.replay import Replayer, replay
 from vrx_core.events import AnyEvent, Event
 from vrx_core.hooks.api import ReplayContext
 from vrx_core.hooks.manager import PluginSet
-from vrx_core.log.reader import LOG_NAME, LogReader
-from vrx_core.log.rundir import PROVENANCE
+from vrx_core.log.reader import LogReader
+from vrx_core.log.rundir import LOCK, LOG, PROVENANCE
 from vrx_core.log.writer import Recorder
 
 
@@ -55,7 +55,7 @@ def read_files(directory: Path, *, include_provenance: bool = True) -> dict[str,
     out: dict[str, bytes] = {}
     for p in sorted(directory.rglob("*")):
         rel = p.relative_to(directory).as_posix()
-        if not p.is_file() or rel == LOG_NAME or rel.startswith(f"{LOG_NAME}.") or rel == "writer.lock":
+        if not p.is_file() or rel in (LOG, LOCK) or rel.startswith(f"{LOG}."):
             continue
         if rel == PROVENANCE and not include_provenance:
             continue
@@ -75,7 +75,7 @@ def replay_in_parts(
     run_dir: Path, plugins: PluginSet, out_dir: Path, cuts: Sequence[int]
 ) -> dict[str, bytes]:
     """Feed the log to a Replayer in parts split at event indices ``cuts``, then finish."""
-    events: list[AnyEvent] = list(LogReader(run_dir / LOG_NAME, registry=plugins.registry))
+    events: list[AnyEvent] = list(LogReader(run_dir / LOG, registry=plugins.registry))
     ctx = ReplayContext(run_dir=run_dir, out_dir=out_dir, registry=plugins.registry)
     replayer = Replayer(plugins.derivers(ctx))
     start = 0
@@ -116,7 +116,7 @@ class PluginContract:
         """Feeding the log in parts (as a live tail does) gives the same files as one pass."""
         run, ps = self._run(tmp_path)
         full = {k: v for k, v in replay_to_dict(run, ps, tmp_path / "full").items() if k != PROVENANCE}
-        n = sum(1 for _ in LogReader(run / LOG_NAME, registry=ps.registry))
+        n = sum(1 for _ in LogReader(run / LOG, registry=ps.registry))
         for cuts in ([n // 2], [1, n // 3, (2 * n) // 3], list(range(0, n, max(1, n // 7)))):
             parts = replay_in_parts(run, ps, tmp_path / f"parts-{len(cuts)}", cuts)
             assert parts == full

@@ -15,7 +15,8 @@ from typing import Any
 from vrx_core.engine.verify import Verdict, verify_log
 from vrx_core.errors import ExitCode
 from vrx_core.events import AnyEvent, Event, Log, Metric, Params
-from vrx_core.log.reader import LOG_NAME, LogReader, ReadReport
+from vrx_core.log.reader import LogReader, ReadReport
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import OsFS, Recorder
 
 HERE = Path(__file__).resolve().parent

@@ -22,7 +22,7 @@ import vrx_core.log.lock
 from vrx_core.errors import ExitCode, LockHeld
 from vrx_core.events import Metric, Resumed, RunStart
 from vrx_core.log.lock import boot_id
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 

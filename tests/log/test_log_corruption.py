@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from vrx_core.engine.verify import verify_log
 from vrx_core.errors import CorruptLog, ExitCode, VrxError
 from vrx_core.events import Metric, Sync
-from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.reader import LogReader
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150)

@@ -34,7 +34,7 @@ from _log_harness import (
 
 from vrx_core.events import Event, Metric, Resumed, registry
 from vrx_core.log.framing import EventEncoder, frame
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 TRIALS = 200

@@ -14,7 +14,7 @@ from _log_harness import assert_verdict, read_all, seqs, tag_of
 from vrx_core.engine.ingest import ingest, parse_line
 from vrx_core.errors import InvalidEvent
 from vrx_core.events import Artifact, Checkpoint, Log, Metric, Params, Resumed, registry
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 

@@ -19,7 +19,7 @@ from _log_harness import CHILD, HERE, FaultFS, assert_verdict, read_all, sample_
 
 from vrx_core.errors import ExitCode, RecorderClosed, RecorderIOError, VrxError
 from vrx_core.events import Event, Metric
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 EVENTS: list[Event] = sample_events(16, big_every=5, big_size=5000)

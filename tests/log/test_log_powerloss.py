@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from vrx_core.engine.verify import verify_log
 from vrx_core.errors import CorruptLog
 from vrx_core.events import AnyEvent, Log, Metric
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 Trace = list[tuple[str, int]]

@@ -14,7 +14,7 @@ from _log_harness import line_spans, read_all, sample_events, write_log
 
 from vrx_core.engine.verify import verify_log
 from vrx_core.errors import ExitCode
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 
 
 def test_log_every_prefix_reads_exactly_the_lines_before_the_cut(tmp_path: Path) -> None:

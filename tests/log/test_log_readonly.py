@@ -24,7 +24,8 @@ from vrx_core import read_events
 from vrx_core.engine.verify import verify_log
 from vrx_core.errors import CannotCreate, ExitCode, NoSuchRun
 from vrx_core.events import Metric
-from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.reader import LogReader
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import OsFS, Recorder
 
 

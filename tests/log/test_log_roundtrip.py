@@ -38,7 +38,8 @@ from vrx_core.events import (
     registry,
 )
 from vrx_core.log.framing import MAX_DEPTH, MAX_LINE_BYTES, EventEncoder, frame
-from vrx_core.log.reader import LOG_NAME, LineChecker, ReadReport
+from vrx_core.log.reader import LineChecker, ReadReport
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,7 +12,7 @@ from structlog.testing import LogCapture
 
 import vrx_core
 from vrx_core.events import Log
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 

@@ -23,7 +23,7 @@ from vrx_core.events import (
     UnknownEvent,
     core_registry,
 )
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 

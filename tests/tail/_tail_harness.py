@@ -22,8 +22,10 @@ from typing import IO, Any, ClassVar
 import msgspec
 
 from vrx_core.cli.render import event_json_line
-from vrx_core.log.lock import LOCK_NAME, boot_id
-from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.lock import boot_id
+from vrx_core.log.reader import LogReader
+from vrx_core.log.rundir import LOCK as LOCK_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 HERE = Path(__file__).resolve().parent

@@ -19,7 +19,7 @@ from vrx_core.follow.core_alerts import CoreAlertRules
 from vrx_core.follow.follower import Follower, Notice, follow
 from vrx_core.hooks.api import Alert, AlertRules
 from vrx_core.hooks.manager import PluginSet, Selection
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 from vrx_core.log.writer import Recorder
 
 ALERTS_DIR = Path(__file__).resolve().parent / "tail_plugins_alerts"

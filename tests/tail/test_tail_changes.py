@@ -9,7 +9,7 @@ from pathlib import Path
 
 from _tail_harness import Proc, append, expected_lines, fake_lock, finished_log, tail
 
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 
 
 def _start(tmp_path: Path, n: int = 60, shown: int = 20) -> tuple[Path, list[bytes], Proc]:

@@ -10,7 +10,7 @@ import pytest
 from _tail_harness import append, fake_lock, finished_log, json_lines, tail, writer
 
 from vrx_core.follow.follower import WriterDead, follow
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 
 
 def test_killed_writer_is_presumed_dead(tmp_path: Path) -> None:

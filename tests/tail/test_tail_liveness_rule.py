@@ -27,8 +27,9 @@ import vrx_core.log.lock
 from vrx_core.errors import LockHeld
 from vrx_core.follow.follower import Follower, WriterDead
 from vrx_core.follow.liveness import Liveness
-from vrx_core.log.lock import LOCK_NAME, acquire, boot_id, holder_alive
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.lock import acquire, boot_id, holder_alive
+from vrx_core.log.rundir import LOCK as LOCK_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 
 HOST = socket.gethostname()
 

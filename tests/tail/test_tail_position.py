@@ -16,7 +16,8 @@ from vrx_core.cli.render import event_dict, event_json_line
 from vrx_core.follow.cursor import Position
 from vrx_core.follow.follower import Follower, LogChanged, Notice
 from vrx_core.follow.stream import event_json, item_json
-from vrx_core.log.reader import LOG_NAME, LogReader
+from vrx_core.log.reader import LogReader
+from vrx_core.log.rundir import LOG as LOG_NAME
 
 
 def test_resume_from_a_saved_position(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from _tail_harness import append, expected_lines, fake_lock, finished_log, tail
 
 from vrx_core.events import RunStart
 from vrx_core.follow.follower import Follower, Notice
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOG as LOG_NAME
 
 
 def test_complete_json_without_newline_is_not_shown(tmp_path: Path) -> None:

@@ -27,7 +27,6 @@ from vrx_core.events import AnyEvent, EventRegistry
 from vrx_core.follow.stream import LogChanged, Notice, TailItem
 from vrx_core.log.framing import MAX_LINE_BYTES
 from vrx_core.log.reader import (
-    LOG_NAME,
     LineChecker,
     LineProblem,
     Problem,
@@ -35,6 +34,7 @@ from vrx_core.log.reader import (
     RunningHash,
     is_residue,
 )
+from vrx_core.log.rundir import LOG
 
 #: A damaged line after the durable point is re-read for this long before it is reported.
 SETTLE_S: Final = 1.0
@@ -200,13 +200,13 @@ class LogCursor:
         size = os.fstat(fd).st_size
         if size < off:
             raise LogChanged(
-                f"{LOG_NAME} was replaced by a shorter file ({size} bytes; {off} bytes had been read)",
+                f"{LOG} was replaced by a shorter file ({size} bytes; {off} bytes had been read)",
                 path=self.path,
             )
         h = hashlib.sha256()
         if _chunks(fd, off, h.update) != off or h.hexdigest() != self.report.sha256.hexdigest():
             raise LogChanged(
-                f"{LOG_NAME} was replaced by different content (its first {off} bytes differ from those"
+                f"{LOG} was replaced by different content (its first {off} bytes differ from those"
                 " already read)",
                 path=self.path,
             )
@@ -233,7 +233,7 @@ class LogCursor:
 
         if _chunks(self.fd, pos.offset, each) != pos.offset or running.hexdigest() != pos.sha256:
             raise LogChanged(
-                f"{LOG_NAME}: its first {pos.offset} bytes differ from the saved position's",
+                f"{LOG}: its first {pos.offset} bytes differ from the saved position's",
                 path=self.path,
             )
         try:
@@ -242,7 +242,7 @@ class LogCursor:
             raise CorruptLog(f"{lp.kind}: {lp.message}", path=self.path, line=1, offset=0) from None
         r = self.report
         if r.salt != pos.salt:
-            raise LogChanged(f"{LOG_NAME}: not the run the saved position is from", path=self.path)
+            raise LogChanged(f"{LOG}: not the run the saved position is from", path=self.path)
         c = self.checker
         c.offset, c.expect_seq, c.line_no = pos.offset, pos.next_seq, pos.line_no
         r.sha256 = running
@@ -262,7 +262,7 @@ class LogCursor:
 
     def _shrank(self, size: int) -> LogChanged:
         return LogChanged(
-            f"{LOG_NAME} shrank from {self._max_size} to {size} bytes, below the {self.offset} bytes"
+            f"{LOG} shrank from {self._max_size} to {size} bytes, below the {self.offset} bytes"
             " already read (truncated by another process?)",
             path=self.path,
             offset=self.offset,
@@ -298,7 +298,7 @@ class LogCursor:
             if now_size < off:
                 raise self._shrank(now_size)
             raise LogChanged(
-                f"{LOG_NAME} was rewritten in place: the bytes before offset {off} changed"
+                f"{LOG} was rewritten in place: the bytes before offset {off} changed"
                 " since they were read",
                 path=self.path,
                 offset=off - k,

@@ -33,7 +33,8 @@ from vrx_core.follow.watch import (
 )
 from vrx_core.hooks.api import ReplayContext
 from vrx_core.log.framing import MAX_LINE_BYTES
-from vrx_core.log.reader import LOG_NAME, ReadReport, default_registry
+from vrx_core.log.reader import ReadReport, default_registry
+from vrx_core.log.rundir import LOG
 
 if TYPE_CHECKING:
     from vrx_core.hooks.manager import PluginSet
@@ -91,10 +92,10 @@ class Follower:
         resume: Position | None = None,
     ) -> None:
         p = Path(run_dir)
-        if p.name == LOG_NAME and not p.is_dir():
+        if p.name == LOG and not p.is_dir():
             p = p.parent
         self.run_dir = p
-        self.path = p / LOG_NAME
+        self.path = p / LOG
         self.registry = registry or (plugins.registry if plugins is not None else default_registry())
         self.cursor = LogCursor(self.path, self.registry, from_start=from_start, max_line=max_line)
         self.check_s = check_s

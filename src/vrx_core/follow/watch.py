@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from vrx_core.log import diagnostics
-from vrx_core.log.lock import LOCK_NAME
-from vrx_core.log.reader import LOG_NAME
+from vrx_core.log.rundir import LOCK, LOG
 
 #: Polling interval on a local file system when inotify is not used.
 LOCAL_POLL_S: Final = 0.01
@@ -123,7 +122,7 @@ class ChangeWatcher:
         self, run_dir: Path, *, poll: bool | None = None, poll_interval: float | None = None
     ) -> None:
         self.run_dir = run_dir
-        self.path = run_dir / LOG_NAME
+        self.path = run_dir / LOG
         self.network = is_network_fs(run_dir)
         self.fs = fs_type(run_dir) or "?"
         self._ino: Any = None
@@ -238,9 +237,9 @@ class ChangeWatcher:
                 if ev.wd == self._file_wd:
                     self._file_wd = None
             if ev.wd == self._dir_wd:
-                if ev.name == LOG_NAME:
+                if ev.name == LOG:
                     self.identity_dirty = True
-                elif ev.name == LOCK_NAME:
+                elif ev.name == LOCK:
                     self.lock_dirty = True
                 elif ev.mask & (f.DELETE_SELF | f.MOVE_SELF):
                     self.identity_dirty = True

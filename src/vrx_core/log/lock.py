@@ -32,8 +32,6 @@ from vrx_core.errors import CannotCreate, LockHeld
 from vrx_core.log import diagnostics
 from vrx_core.log.rundir import LOCK
 
-LOCK_NAME = LOCK  # kept for importers; RunDir is the one place that names files
-
 
 def boot_id() -> str:
     try:
@@ -118,7 +116,7 @@ def _read_holder(fd: int) -> dict[str, Any] | None:
 
 def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) -> WriterLock:
     """Take the run's writer lock or raise :class:`LockHeld` naming the holder."""
-    path = run_dir / LOCK_NAME
+    path = run_dir / LOCK
     for _ in range(5):
         try:
             # O_NOFOLLOW: a symlinked lock file must never redirect our writes outside the run.
@@ -181,7 +179,7 @@ def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) 
 
 def read_lock(run_dir: Path) -> tuple[dict[str, Any] | None, float | None]:
     """The holder record and the lock file's mtime (the writer heartbeat), without locking."""
-    path = run_dir / LOCK_NAME
+    path = run_dir / LOCK
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:

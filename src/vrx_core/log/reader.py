@@ -43,11 +43,10 @@ from vrx_core.events import registry as process_registry
 from vrx_core.log.chunks import Batch, Run, read_chunks
 from vrx_core.log.chunks import iter_lines as _iter_lines
 from vrx_core.log.framing import ENVELOPE_RE, FORMAT_MAJOR, MAX_LINE_BYTES, split_crc
-from vrx_core.log.rundir import LOG, RunDir
+from vrx_core.log.rundir import RunDir
 
 Mode = Literal["strict", "recover", "salvage"]
 MODES: tuple[Mode, ...] = ("strict", "recover", "salvage")
-LOG_NAME = LOG  # kept for importers; RunDir is the one place that names files
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError, TypeError)
 _ENVELOPE_KEYS = ("seq", "t", "v", "type", "crc")
 
