@@ -174,3 +174,28 @@ def test_log_ingest_cli_from_stdin_appends_to_an_existing_run(tmp_path: Path) ->
     metrics = [e for e in events if isinstance(e, Metric)]
     assert [m.name for m in metrics] == ["a", "b"] and metrics[1].value == math.inf
     assert_verdict(run, "OK")
+
+
+def test_log_ingest_source_time_keeps_the_sources_times(tmp_path: Path) -> None:
+    """--source-time: each line's `t` becomes the event's time, noted by a log event; a line without
+    one gets the time of ingestion; without the option `t` stays refused."""
+    from vrx_core import read_events
+    from vrx_core.events import Log
+
+    feed = tmp_path / "history.jsonl"
+    feed.write_bytes(
+        b'{"type":"metric","name":"loss","value":0.5,"step":1,"t":1600000000.25}\n'
+        b'{"type":"metric","name":"loss","value":0.4,"step":2}\n'
+        b'{"type":"metric","name":"loss","value":0.3,"step":3,"t":"yesterday"}\n'
+    )
+    run = tmp_path / "run"
+    out = _vrx("ingest", str(run), str(feed), "--source-time")
+    assert out.returncode == 65 and b"history.jsonl:3: `t` must be Unix seconds" in out.stderr
+    events = list(read_events(run))
+    notes = [e for e in events if isinstance(e, Log) and e.logger == "vrx.ingest"]
+    assert len(notes) == 1 and notes[0].fields["times"] == "source"
+    metrics = [e for e in events if isinstance(e, Metric)]
+    assert metrics[0].t == 1600000000.25 and metrics[1].t > 1.7e9
+    assert_verdict(run, "OK")
+    plain = _vrx("ingest", str(tmp_path / "plain"), str(feed))
+    assert plain.returncode == 65 and b"history.jsonl:1: `t` is set by the writer" in plain.stderr

@@ -436,3 +436,15 @@ def test_log_an_event_with_only_default_fields_reads_back(tmp_path: Path) -> Non
     pings = [e for e in events if isinstance(e, _Ping)]
     assert [(p.seq, p.n) for p in pings] == [(1, 0), (2, 2)]
     assert_verdict(tmp_path, "OK")
+
+
+def test_log_an_event_that_carries_seq_and_t_is_written_once(tmp_path: Path) -> None:
+    """seq and t are the writer's: an event built with them (say, read from another log) gets them
+    replaced, never written twice into one line (a reader would keep the last)."""
+    with Recorder(tmp_path) as rec:
+        for step in range(3):  # the first goes through the full path, the others the fast one
+            rec.emit(Metric("x", 1.0, step, seq=7, t=5.0))
+    lines = (tmp_path / LOG_NAME).read_bytes().splitlines()[1:4]
+    assert all(line.count(b'"t":') == 1 and line.count(b'"seq":') == 1 for line in lines)
+    events, _ = read_all(tmp_path / LOG_NAME, mode="strict")
+    assert [e.seq for e in events[1:4]] == [1, 2, 3] and all(e.t > 1e9 for e in events[1:4])

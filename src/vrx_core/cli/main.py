@@ -90,6 +90,12 @@ def _add_ingest(sub: Any) -> None:
     )
     p.add_argument("--no-end", action="store_true", help="leave the run open (no run_end) for later appends")
     p.add_argument(
+        "--source-time",
+        action="store_true",
+        help="accept a `t` (Unix seconds) on each line and record it as the event's time, for "
+        "history converted from another tool (a log event notes that the times are the source's)",
+    )
+    p.add_argument(
         "--takeover", action="store_true", help="take the writer lock from a holder known to be dead"
     )
     p.add_argument(
@@ -121,7 +127,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             args.run_dir, takeover=args.takeover, resume=args.resume, registry=args.pm_registry()
         )
         try:
-            result = ingest(rec, stream, source, on_reject=lambda m: print(f"vrx: {m}", file=sys.stderr))
+            result = ingest(
+                rec,
+                stream,
+                source,
+                on_reject=lambda m: print(f"vrx: {m}", file=sys.stderr),
+                source_time=args.source_time,
+            )
         except KeyboardInterrupt:
             rec.close("interrupted", "KeyboardInterrupt")
             raise

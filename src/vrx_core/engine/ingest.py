@@ -17,15 +17,19 @@ import msgspec
 
 from vrx_core.codec import parse_nonfinite
 from vrx_core.errors import InvalidEvent
-from vrx_core.events import RESERVED_KEYS, WRITER_KINDS, Event, EventRegistry
+from vrx_core.events import RESERVED_KEYS, WRITER_KINDS, Event, EventRegistry, Log
 from vrx_core.log.framing import MAX_LINE_BYTES
 from vrx_core.log.writer import Recorder
 
 _WRITER_OWNED = RESERVED_KEYS - {"type"}
 
 
-def parse_line(raw: bytes, registry: EventRegistry) -> Event:
-    """Validate one ingest line and build its event; raise InvalidEvent naming the field."""
+def parse_line(raw: bytes, registry: EventRegistry, *, source_time: bool = False) -> Event:
+    """Validate one ingest line and build its event; raise InvalidEvent naming the field.
+
+    ``source_time`` accepts a ``t`` (Unix seconds) and returns it as the event's ``t``; without
+    one the event's ``t`` stays 0.0 (recorded at the time of ingestion).
+    """
     try:
         data = msgspec.json.decode(raw)
     except UnicodeDecodeError:
@@ -45,6 +49,9 @@ def parse_line(raw: bytes, registry: EventRegistry) -> Event:
     if info is None:
         known = ", ".join(t for t in registry.tags() if t not in WRITER_KINDS)
         raise InvalidEvent(f"unknown event kind {tag!r} (known: {known})", field="$.type")
+    t = data.pop("t", None) if source_time else None
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < 1e11):
+        raise InvalidEvent("`t` must be Unix seconds (a non-negative number)", field="$.t")
     for key in data:
         if key in _WRITER_OWNED:
             raise InvalidEvent(f"`{key}` is set by the writer; remove it", field=f"$.{key}")
@@ -59,7 +66,7 @@ def parse_line(raw: bytes, registry: EventRegistry) -> Event:
         event: Event = msgspec.convert(data, info.cls, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(f"{tag}: {exc}") from None
-    return event
+    return event if t is None else msgspec.structs.replace(event, t=float(t))
 
 
 def _lines(stream: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:
@@ -85,17 +92,40 @@ class IngestResult:
 
 
 def ingest(
-    rec: Recorder, stream: IO[bytes], source: str, *, on_reject: Any = None, limit: int = MAX_LINE_BYTES
+    rec: Recorder,
+    stream: IO[bytes],
+    source: str,
+    *,
+    on_reject: Any = None,
+    limit: int = MAX_LINE_BYTES,
+    source_time: bool = False,
 ) -> IngestResult:
-    """Record every valid line of ``stream``; collect ``source:line: message`` for bad ones."""
+    """Record every valid line of ``stream``; collect ``source:line: message`` for bad ones.
+
+    ``source_time`` keeps each line's ``t`` as the event's time; a ``log`` event recorded first
+    says so, so a reader knows these times are the source's and not the writer's.
+    """
     result = IngestResult()
+    if source_time:
+        rec.emit(
+            Log(
+                level="info",
+                logger="vrx.ingest",
+                msg="the events ingested next carry the times their source gave them",
+                fields={"source": source, "times": "source"},
+            )
+        )
     for n, raw in _lines(stream, limit):
         if raw is not None and not raw.strip():
             continue
         try:
             if raw is None:
                 raise InvalidEvent(f"line exceeds the {limit}-byte limit")
-            rec.emit(parse_line(raw, rec.registry))
+            event = parse_line(raw, rec.registry, source_time=source_time)
+            if event.t:
+                rec.emit_at(event, event.t)
+            else:
+                rec.emit(event)
         except InvalidEvent as exc:
             exc.path, exc.line = source, n
             msg = exc.render()

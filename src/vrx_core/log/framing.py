@@ -25,13 +25,7 @@ import msgspec
 
 from vrx_core.codec import nonfinite_marker, with_plain_numbers
 from vrx_core.errors import InvalidEvent
-from vrx_core.events import (
-    WRITER_KINDS,
-    Event,
-    EventRegistry,
-    KindInfo,
-    UnknownEvent,
-)
+from vrx_core.events import WRITER_KINDS, Event, EventRegistry, KindInfo, UnknownEvent
 
 FORMAT_MAJOR: Final = 1
 FORMAT_MINOR: Final = 0
@@ -44,6 +38,9 @@ ENVELOPE_RE: Final = re.compile(
     rb'\{"seq":(0|[1-9][0-9]{0,18}),"t":(-?[0-9][0-9.eE+-]{0,30}),"v":([1-9][0-9]{0,5}),'
     rb'"type":"([a-z][a-z0-9_.]{0,127})"(?:[,}]|$)'  # $: a kind whose fields are all defaults
 )
+
+
+_SEQ_DEFAULT, _T_DEFAULT = Event.__struct_defaults__
 
 
 def crc_of(prefix: bytes, salt: int) -> int:
@@ -226,7 +223,9 @@ class EventEncoder:
         if info.tag in WRITER_KINDS and not internal:
             raise InvalidEvent(f"{info.tag!r} events are written by the recorder itself", field="$.type")
         if event.seq != -1 or event.t != 0.0:
-            event = msgspec.structs.replace(event, seq=-1, t=0.0)
+            # The defaults' own objects: msgspec omits a default by identity, and a fresh 0.0
+            # would put a second "t" into the line (the reader keeps the last one).
+            event = msgspec.structs.replace(event, seq=_SEQ_DEFAULT, t=_T_DEFAULT)
         event = with_plain_numbers(event)  # numpy/torch scalars, as training loops produce them
         if info.flat:
             self._check_flat(info, event)

@@ -159,10 +159,12 @@ class WritePath:
         emit.__qualname__ = "Recorder.emit"
         self.__dict__["emit"] = emit
 
-    def _emit_full(self, event: Event) -> int:
-        """emit by the full path: any kind, every check with its precise error, the size limit."""
+    def _emit_full(self, event: Event, at: float | None = None) -> int:
+        """emit by the full path: any kind, every check with its precise error, the size limit.
+
+        ``at`` is a source time to record instead of now (``Recorder.emit_at``)."""
         self._check_open()
-        seq = self._append_event(event)
+        seq = self._append_event(event, at=at)
         if event.__class__ is Checkpoint:
             self._fsync_locked(force_line=True)
         elif seq >= self._check_seq:
@@ -194,7 +196,9 @@ class WritePath:
         if self._closed:
             raise RecorderClosed("recorder is closed", path=self.path)
 
-    def _append_event(self, event: Event, *, internal: bool = False, first: bool = False) -> int:
+    def _append_event(
+        self, event: Event, *, internal: bool = False, first: bool = False, at: float | None = None
+    ) -> int:
         """Write one event by the full path (emit has an inlined fast twin for plain events)."""
         info, body = self._enc.encode(event, internal=internal)
         cls = event.__class__
@@ -205,7 +209,7 @@ class WritePath:
             if framer is not None and self._inline:
                 self._install_emit()
         seq = self._seq
-        line = frame(seq, time.time(), info.version, body, self._salt)
+        line = frame(seq, time.time() if at is None else at, info.version, body, self._salt)
         if len(line) > self._enc.max_line_bytes:
             self._enc.check_size(info, event, line[:-1])
         self._write_line(line)

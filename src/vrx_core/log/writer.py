@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import socket
 import sys
@@ -32,6 +33,7 @@ from vrx_core._version import __version__
 from vrx_core.errors import (
     CannotCreate,
     CorruptLog,
+    InvalidEvent,
     NoSuchRun,
     RecorderIOError,
     RunExists,
@@ -197,6 +199,19 @@ class Recorder(WritePath):
         return cls(RunDir.fresh(root, name).root, resume="never", **options)
 
     # -- public API ---------------------------------------------------------------------------
+
+    def emit_at(self, event: Event, t: float) -> int:
+        """Record ``event`` with ``t`` (Unix seconds), the time its source gave it, instead of now.
+
+        For history converted from another tool (``vrx ingest --source-time``): the envelope's
+        ``t`` is then the source's time, not the writer's. Otherwise exactly like :meth:`emit`.
+        """
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
+            raise InvalidEvent(
+                f"t must be a finite, non-negative number of Unix seconds, got {t!r}", field="$.t"
+            )
+        with self._mutex:
+            return self._emit_full(event, at=float(t))
 
     @property
     def closed(self) -> bool:
