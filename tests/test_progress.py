@@ -30,7 +30,14 @@ def test_piped_output_gets_no_bar(cli, tmp_path: Path) -> None:
 def test_a_terminal_gets_a_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(progress, "_interactive", lambda: True)
     with progress.progress_bar("replaying", 100) as update:
+        assert update is not None
         update(50)
         update(100)
     with progress.progress_bar("nothing to do", 0) as update:
-        assert update is progress._ignore
+        assert update is None
+
+
+def test_no_terminal_no_progress_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "_interactive", lambda: False)
+    with progress.progress_bar("replaying", 100) as update:
+        assert update is None

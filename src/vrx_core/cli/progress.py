@@ -15,13 +15,14 @@ Update = Callable[[int], None]
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, total: int, *, unit: str = "bytes") -> Iterator[Update]:
-    """Yield ``update(done)``; on a terminal (stderr) show a bar with rate and ETA, else a no-op.
+def progress_bar(label: str, total: int, *, unit: str = "bytes") -> Iterator[Update | None]:
+    """Yield ``update(done)`` and show a bar with rate and ETA on a terminal (stderr); yield None
+    when there is no terminal, so the work skips its progress calls altogether.
 
     Output meant for scripts stays clean: nothing extra is written when stderr is not a terminal.
     """
     if not _interactive() or total <= 0:
-        yield _ignore
+        yield None
         return
     from rich.progress import (
         BarColumn,
@@ -54,7 +55,3 @@ def _console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def _ignore(done: int) -> None:
-    """The no-op update of a piped command."""
