@@ -12,7 +12,7 @@ from _tail_harness import expected_lines, tail, writer
 import vrx_core.follow.watch as watch_mod
 from vrx_core.cli.main import build_parser
 from vrx_core.cli.render import event_json_line
-from vrx_core.cli.tail import TailState, render_view
+from vrx_core.cli.tail_view import TailState, render_view
 from vrx_core.events import Log, Metric
 from vrx_core.follow.follower import Follower, Notice, follow
 from vrx_core.follow.watch import fs_type, is_network_fs

@@ -13,12 +13,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from vrx_core.cli.tail_output import make_output
-from vrx_core.cli.tail_view import TailState, render_view
 from vrx_core.errors import CorruptLog, ExitCode, NoSuchRun, VrxError
-from vrx_core.follow.follower import STALL_AFTER_S, Follower
-from vrx_core.follow.liveness import DEAD_AFTER_S, QUICK_DEAD_S
-from vrx_core.follow.stream import LogChanged, TailTimeout, WriterDead
+from vrx_core.follow.liveness import DEAD_AFTER_S, QUICK_DEAD_S, STALL_AFTER_S
 from vrx_core.follow.watch import LOCAL_POLL_S, NETWORK_POLL_MAX_S, NETWORK_POLL_S
 
 if TYPE_CHECKING:
@@ -157,6 +153,7 @@ def add_tail_command(sub: Any) -> None:
 
 def _reason(exc: VrxError) -> str:
     from vrx_core.errors import NewerFormat
+    from vrx_core.follow.stream import LogChanged, WriterDead
 
     if isinstance(exc, WriterDead):
         return "dead"
@@ -173,6 +170,12 @@ def _reason(exc: VrxError) -> str:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     """``vrx tail``: see :data:`_DESCRIPTION` for the behaviour and the exit codes."""
+    # Imported here: every command builds the tail's parser, only this one follows a run.
+    from vrx_core.cli.tail_output import make_output
+    from vrx_core.cli.tail_view import TailState
+    from vrx_core.follow.follower import Follower
+    from vrx_core.follow.stream import TailTimeout
+
     plugins: PluginSet | None = getattr(args, "plugins", None)
     follower = Follower(
         args.run_dir,
@@ -215,4 +218,4 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return int(code)
 
 
-__all__ = ["TailState", "add_tail_command", "cmd_tail", "render_view"]
+__all__ = ["add_tail_command", "cmd_tail"]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, overload
 from vrx_core.errors import NoSuchRun, VrxError
 from vrx_core.events import AnyEvent, EventRegistry
 from vrx_core.follow.cursor import Batch, LogCursor, Position
-from vrx_core.follow.liveness import CHECK_S, DEAD_AFTER_S, QUICK_DEAD_S, Liveness
+from vrx_core.follow.liveness import CHECK_S, DEAD_AFTER_S, QUICK_DEAD_S, STALL_AFTER_S, Liveness
 from vrx_core.follow.pipeline import EventPipeline
 from vrx_core.follow.stream import LogChanged, Notice, Snapshot, TailItem, TailTimeout, WriterDead
 from vrx_core.follow.watch import (
@@ -39,8 +39,6 @@ from vrx_core.log.rundir import LOG
 if TYPE_CHECKING:
     from vrx_core.hooks.manager import PluginSet
 
-#: No event for this long while the heartbeat is alive: a "stall" warning.
-STALL_AFTER_S: Final = 60.0
 #: How often a missing run directory is looked for.
 WAIT_DIR_S: Final = 0.1
 

@@ -25,6 +25,8 @@ from vrx_core.log.lock import boot_id, holder_alive, read_lock
 DEAD_AFTER_S: Final = 30.0
 #: The shorter grace when the lock's holder is dead by :func:`holder_alive`, or no lock exists.
 QUICK_DEAD_S: Final = 3.0
+#: No event for this long while the heartbeat is alive: a "stall" warning.
+STALL_AFTER_S: Final = 60.0
 #: How often the lock (heartbeat) and the log's identity are checked.
 CHECK_S: Final = 0.5
 
