@@ -8,9 +8,8 @@ import math
 import re
 from typing import Any
 
-from vrx_core import hookimpl
+from vrx_core import DerivedFiles, Deriver, ReplayContext, handles, hookimpl
 from vrx_core.events import Metric, Params
-from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext, handles
 
 ALPHA = 0.1  # EMA smoothing factor
 # Metric names whose best value is the highest, e.g. train/acc, val_f1, top1.accuracy
@@ -27,16 +26,20 @@ class EmaBest(Deriver):
     @handles(Params)
     def on_params(self, event: Params) -> None:
         self.maximize.update(str(name) for name in event.values.get("maximize") or ())
+        for name in self.maximize & self.state.keys():
+            self.state[name]["direction"] = "max"
 
     @handles(Metric)  # called once per Metric, in seq order; mypy checks `event: Metric`
     def on_metric(self, event: Metric) -> None:
-        higher = event.name in self.maximize or bool(HIGHER_IS_BETTER.search(event.name))
-        first = {"ema": event.value, "best": event.value, "best_step": event.step, "n": 0}
-        s = self.state.setdefault(event.name, first)
+        s = self.state.get(event.name)
+        if s is None:  # first value of this metric: decide its direction once
+            higher = event.name in self.maximize or HIGHER_IS_BETTER.search(event.name)
+            first = {"ema": event.value, "best": event.value, "best_step": event.step, "n": 0}
+            s = self.state[event.name] = first | {"direction": "max" if higher else "min"}
         s["ema"] += ALPHA * (event.value - s["ema"])
         s["n"] += 1
-        s["direction"] = "max" if higher else "min"
-        if (event.value > s["best"] if higher else event.value < s["best"]) or math.isnan(s["best"]):
+        better = event.value > s["best"] if s["direction"] == "max" else event.value < s["best"]
+        if better or math.isnan(s["best"]):
             s["best"], s["best_step"] = event.value, event.step
 
     def snapshot(self) -> dict[str, Any]:

@@ -35,8 +35,8 @@ class TestEmaContract(PluginContract):
 
 
 def test_example_plugin_is_short() -> None:
-    """The example stays a complete plugin in about 50 lines (the README says so)."""
-    assert len(EXAMPLE.read_text().splitlines()) <= 52
+    """The example stays a complete plugin in under 55 lines (the README says so)."""
+    assert len(EXAMPLE.read_text().splitlines()) < 55
 
 
 def test_ema_and_best_values(tmp_path: Path) -> None:
