@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from vrx_core import hookimpl
-from vrx_core.engine.replay import replay
 from vrx_core.events import Event
 from vrx_core.hooks.api import Deriver, ReplayContext
 from vrx_core.hooks.host import Commands
-from vrx_core.hooks.manager import PluginSet
+
+if TYPE_CHECKING:
+    from vrx_core.hooks.manager import PluginSet
 
 from . import backends
 from .events import KINDS
@@ -57,6 +59,8 @@ def vrx_triage_backends() -> dict[str, backends.CameraBackend]:
 @hookimpl
 def vrx_demo(parent: Path, plugins: PluginSet) -> list[str]:
     """Record the dropped_frames starter scenario (1.2 s, simulated) and report its bundle."""
+    from vrx_core.engine.replay import replay
+
     from .capture import ScenarioInput, new_run_dir, record_capture
     from .scenario_file import load_scenario
 
