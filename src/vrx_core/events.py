@@ -234,6 +234,11 @@ class KindInfo:
     decoder: msgspec.json.Decoder[Any] = field(repr=False)
 
 
+def event_tag(ev: AnyEvent) -> str:
+    """The kind tag of an event (``metric``, ``triage.frame``, or an unknown kind's stored type)."""
+    return ev.type if isinstance(ev, UnknownEvent) else str(type(ev).__struct_config__.tag)
+
+
 def kind_tag(cls: type[Event]) -> str:
     tag = cls.__struct_config__.tag
     if not isinstance(tag, str) or tag == cls.__name__:

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from _tail_harness import append, expected_lines, fake_lock, finished_log, json_lines
 
-from vrx_core.cli.render import event_dict, event_json_line
+from vrx_core.cli.render import event_json_line
 from vrx_core.follow.cursor import Position
 from vrx_core.follow.follower import Follower, LogChanged, Notice
 from vrx_core.follow.stream import event_json, item_json
@@ -63,8 +63,9 @@ def test_stream_json_matches_vrx_events(tmp_path: Path) -> None:
     """The stream protocol's JSON of an event is what `vrx events --json` prints."""
     finished_log(tmp_path, 120)
     for ev in LogReader(tmp_path / "src"):
-        assert event_json(ev) == event_dict(ev)
-        assert item_json(ev) == {"kind": "event", "event": event_dict(ev)}
+        printed = msgspec.json.decode(event_json_line(ev))  # the line `vrx events --json` prints
+        assert event_json(ev) == printed
+        assert item_json(ev) == {"kind": "event", "event": printed}
     assert json_lines([msgspec.json.encode(item_json(Notice("nan", "m", 3, "warning"))).decode()]) == [
         {"kind": "notice", "notice": "nan", "level": "warning", "seq": 3, "message": "m"}
     ]

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import structlog
 
-from vrx_core.cli.render import event_tag
 from vrx_core.engine.replay import replay
 from vrx_core.engine.verify import verify_log
 from vrx_core.errors import ExitCode
-from vrx_core.events import Checkpoint, Metric, Params
+from vrx_core.events import Checkpoint, Metric, Params, event_tag
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.integrations.structlog_sink import structlog_processor
 from vrx_core.log.reader import LogReader

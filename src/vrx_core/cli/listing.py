@@ -49,8 +49,8 @@ def add_events(sub: Any) -> None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from vrx_core.cli.render import EventTable, event_json_line, event_tag
-    from vrx_core.events import Metric
+    from vrx_core.cli.render import EventTable, event_json_line
+    from vrx_core.events import Metric, event_tag
     from vrx_core.log.reader import LogReader
 
     registry = args.pm_registry()

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import msgspec
 
 from vrx_core.codec import json_safe
-from vrx_core.events import AnyEvent, UnknownEvent
+from vrx_core.events import AnyEvent, event_tag
+from vrx_core.follow.stream import event_json
 from vrx_core.hooks.api import ReplayContext, consumed_kinds
 
 if TYPE_CHECKING:
@@ -18,22 +19,8 @@ if TYPE_CHECKING:
 _ENVELOPE = ("seq", "t", "type")
 
 
-def event_tag(ev: AnyEvent) -> str:
-    return ev.type if isinstance(ev, UnknownEvent) else str(type(ev).__struct_config__.tag)
-
-
-def event_dict(ev: AnyEvent) -> dict[str, Any]:
-    """The event as a flat JSON object: seq, t, type, then its fields (non-finite floats as strings)."""
-    if isinstance(ev, UnknownEvent):
-        fields: dict[str, Any] = dict(ev.data)
-    else:
-        fields = {f: getattr(ev, f) for f in ev.__struct_fields__ if f not in ("seq", "t")}
-        fields = msgspec.to_builtins(fields)
-    return {"seq": ev.seq, "t": ev.t, "type": event_tag(ev), **json_safe(fields)}
-
-
 def event_json_line(ev: AnyEvent) -> str:
-    return msgspec.json.encode(event_dict(ev)).decode() + "\n"
+    return msgspec.json.encode(event_json(ev)).decode() + "\n"
 
 
 def clock(t: float) -> str:
@@ -56,7 +43,7 @@ def _short(value: Any) -> str:
 
 def event_row(ev: AnyEvent, kind_width: int = 16) -> str:
     """One table row: seq, UTC time, kind, then key=value pairs."""
-    d = event_dict(ev)
+    d = event_json(ev)
     rest = " ".join(f"{k}={_short(v)}" for k, v in d.items() if k not in _ENVELOPE and v is not None)
     return f"{ev.seq:>8}  {clock(ev.t)}  {d['type']:<{kind_width}} {rest}\n"
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import msgspec
 
-from vrx_core.cli.render import event_dict, event_json_line, event_row, event_tag
+from vrx_core.cli.render import event_json_line, event_row
 from vrx_core.cli.tail_format import capped, flatten, kv_lines
 from vrx_core.cli.tail_view import Progress, TailState, render_view
-from vrx_core.events import AnyEvent
-from vrx_core.follow.stream import Notice, Snapshot, TailItem
+from vrx_core.events import AnyEvent, event_tag
+from vrx_core.follow.stream import Notice, Snapshot, TailItem, event_json
 
 # -- outputs ---------------------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ class _JsonOutput(_Output):
         if isinstance(item, Snapshot | Notice):
             self._write(item.to_json())
         elif self.wanted(item):
-            self._write({"kind": "event", "event": event_dict(item)})
+            self._write({"kind": "event", "event": event_json(item)})
 
     def _write(self, obj: dict[str, Any]) -> None:
         self.out.write(msgspec.json.encode(obj).decode() + "\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vrx_core.errors import ExitCode, PluginError, VrxError
-from vrx_core.events import AnyEvent, Event, UnknownEvent
+from vrx_core.events import AnyEvent, Event, UnknownEvent, event_tag
 from vrx_core.hooks.api import DerivedFiles, Deriver, Kind, check_relpath, overrides_on_event
 from vrx_core.log.atomic import atomic_write
 from vrx_core.log.rundir import LOG, RunDir
@@ -95,7 +95,7 @@ class Replayer:
     def _handlers_for(self, event: AnyEvent) -> tuple[Route, ...]:
         unknown = isinstance(event, UnknownEvent)
         cls = None if isinstance(event, UnknownEvent) else type(event)
-        tag = event.type if isinstance(event, UnknownEvent) else str(type(event).__struct_config__.tag)
+        tag = event_tag(event)
         hs = tuple(
             route
             for name, d in self.derivers

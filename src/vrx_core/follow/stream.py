@@ -21,7 +21,7 @@ import msgspec
 
 from vrx_core.codec import json_safe
 from vrx_core.errors import CorruptLog, ExitCode, VrxError
-from vrx_core.events import AnyEvent, UnknownEvent
+from vrx_core.events import AnyEvent, UnknownEvent, event_tag
 
 #: The follower's own notice kinds, and the core alert rules' (``nan``, ``error``, ``oom``,
 #: ``stall``). Alerts of plugins add their own kinds: :attr:`Notice.kind` is any string.
@@ -98,11 +98,6 @@ class Notice:
 
 
 TailItem = AnyEvent | Snapshot | Notice
-
-
-def event_tag(ev: AnyEvent) -> str:
-    """The kind tag of an event (``metric``, ``triage.frame``, or an unknown kind's stored type)."""
-    return ev.type if isinstance(ev, UnknownEvent) else str(type(ev).__struct_config__.tag)
 
 
 def event_json(ev: AnyEvent) -> dict[str, Any]:

@@ -6,8 +6,7 @@ import math
 from typing import Any
 
 from vrx_core import hookimpl
-from vrx_core.cli.render import event_tag
-from vrx_core.events import AnyEvent, Metric
+from vrx_core.events import AnyEvent, Metric, event_tag
 from vrx_core.hooks.api import DerivedFiles, Deriver, ReplayContext
 
 
