@@ -28,13 +28,18 @@ class LogRegressed(VrxError):
     exit_code = ExitCode.DATAERR
 
 
-def previous_log_record(out_dir: Path) -> dict[str, Any] | None:
-    """The ``log`` record of the ``derived.json`` in ``out_dir``, if there is a readable one."""
+def read_provenance(out_dir: Path) -> dict[str, Any]:
+    """The ``derived.json`` in ``out_dir`` as a dict; empty when missing or unreadable."""
     try:
         data = msgspec.json.decode(RunDir(out_dir).provenance.read_bytes())
     except (OSError, msgspec.DecodeError, UnicodeDecodeError):
-        return None
-    log = data.get("log") if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def previous_log_record(out_dir: Path) -> dict[str, Any] | None:
+    """The ``log`` record of the ``derived.json`` in ``out_dir``, if there is a readable one."""
+    log = read_provenance(out_dir).get("log")
     return log if isinstance(log, dict) and isinstance(log.get("bytes"), int) else None
 
 

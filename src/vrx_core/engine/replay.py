@@ -22,7 +22,13 @@ from typing import Any
 
 from vrx_core.codec import canonical_json
 from vrx_core.engine.dispatch import Failure, OutputConflict, Replayer
-from vrx_core.engine.provenance import LogRegressed, lost_data, previous_log_record, superseded
+from vrx_core.engine.provenance import (
+    LogRegressed,
+    lost_data,
+    previous_log_record,
+    read_provenance,
+    superseded,
+)
 from vrx_core.errors import DriftError, ExitCode
 from vrx_core.events import AnyEvent
 from vrx_core.hooks.api import ReplayContext
@@ -166,13 +172,7 @@ def check(
 
 
 def _previously_derived(run_dir: Path) -> list[str]:
-    import msgspec
-
-    try:
-        data = msgspec.json.decode((run_dir / PROVENANCE).read_bytes())
-    except (OSError, msgspec.DecodeError, UnicodeDecodeError):
-        return []
-    files = data.get("files") if isinstance(data, dict) else None
+    files = read_provenance(run_dir).get("files")
     return sorted(files) if isinstance(files, dict) else []
 
 

@@ -66,6 +66,7 @@ def common_options() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="load every *.py in DIR as a plugin (also $VRX_PLUGINS_DIR)",
+        help="load the plugin files in DIR: every *.py that mentions hookimpl, except _private "
+        "and test files (also $VRX_PLUGINS_DIR)",
     )
     return p
