@@ -130,3 +130,20 @@ def test_strict_loading_raises_naming_the_plugin(tmp_path: Path) -> None:
     plugins = _plugin_dir(tmp_path, bad=RAISING["vrx_event_kinds"])
     with pytest.raises(PluginError, match="'bad' failed in vrx_event_kinds"):
         PluginSet.load(Selection(dirs=[plugins]), strict=True)
+
+
+def test_a_misspelled_hook_skips_only_that_plugin(cli, run: Path, tmp_path: Path) -> None:
+    plugins = _plugin_dir(tmp_path, typo="@hookimpl\ndef vrx_dervier(context):\n    return None\n")
+    r = cli("verify", str(run), "--plugins-dir", str(plugins))
+    assert r.code == 0, r.err
+    assert "plugin typo skipped: check_pending failed: unknown hook 'vrx_dervier'" in r.err
+    assert "frame_triage" in cli("plugins", "--plugins-dir", str(plugins)).out
+
+
+def test_a_second_plugin_of_a_loaded_name_leaves_the_first(tmp_path: Path) -> None:
+    from vrx_plugins import manifest
+
+    ps = PluginSet.load(Selection(), strict=False)
+    ps.register_module("manifest", manifest, source="-p")
+    assert "manifest" in ps.infos and ps.pm.get_plugin("manifest") is not None
+    assert "already loaded" in ps.skipped["manifest"].reason

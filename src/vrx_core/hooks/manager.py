@@ -134,18 +134,19 @@ class PluginSet:
         """The skipped plugins as errors (one per plugin), in the order they were skipped."""
         return [s.as_error() for s in self.skipped.values()]
 
-    def _failed(self, error: PluginError) -> None:
-        self._skip(SkippedPlugin(name=error.plugin, hook=error.hook, reason=error.message))
+    def _skip(self, skipped: SkippedPlugin, *, registered: bool = True) -> None:
+        """Drop a plugin whole (strict: raise), so nothing of it stays half-registered.
 
-    def _skip(self, skipped: SkippedPlugin) -> None:
-        """Drop a plugin whole (strict: raise), so nothing of it stays half-registered."""
+        ``registered=False`` when the failing plugin never got in (a second plugin of a name
+        already loaded): the one under that name stays.
+        """
         if self._strict:
             raise skipped.as_error()
         self.skipped.setdefault(skipped.name, skipped)
-        plugin = self.pm.get_plugin(skipped.name)
+        plugin = self.pm.get_plugin(skipped.name) if registered else None
         if plugin is not None:
             self.pm.unregister(plugin)
-        self.infos.pop(skipped.name, None)
+            self.infos.pop(skipped.name, None)
 
     def _skip_for(self, name: str, hook: str, exc: BaseException, origin: Path | None = None) -> None:
         missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
@@ -200,18 +201,13 @@ class PluginSet:
         if source.startswith("plugins dir") and not _has_hookimpls(obj):
             return  # a helper module or script beside the plugins: not a plugin, not listed
         if name in self.infos:
-            self._failed(
-                PluginError(
-                    f"a plugin named {name!r} is already loaded from {self.infos[name].source}",
-                    plugin=name,
-                    hook="load",
-                )
-            )
+            reason = f"a plugin named {name!r} is already loaded from {self.infos[name].source}"
+            self._skip(SkippedPlugin(name=name, hook="load", reason=reason), registered=False)
             return
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
-            self._failed(PluginError(str(exc), plugin=name, hook="register"))
+            self._skip(SkippedPlugin(name=name, hook="register", reason=str(exc)), registered=False)
             return
         ver = version or str(
             getattr(obj, "__version__", None) or (__version__ if source == "built-in" else "0")
@@ -232,9 +228,8 @@ class PluginSet:
                 break
             except pluggy.PluginValidationError as exc:
                 name = self.pm.get_name(exc.plugin) or "?"
-                self._failed(PluginError(pending_message(str(exc)), plugin=name, hook="check_pending"))
-                self.pm.unregister(exc.plugin)
-                self.infos.pop(name, None)
+                # _skip unregisters it (strict: raises), so the next check_pending moves on
+                self._skip(SkippedPlugin(name=name, hook="check_pending", reason=pending_message(str(exc))))
         self.registry = self._build_registry()
         self._finalized = True
 
