@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +11,7 @@ import pluggy
 import pytest
 from hypothesis import HealthCheck, settings
 
+import vrx_core.log.lock
 from vrx_core.cli.main import main
 from vrx_core.hooks.manager import new_plugin_manager
 
@@ -16,6 +19,16 @@ settings.register_profile(
     "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow], max_examples=100
 )
 settings.load_profile("ci")
+
+
+@pytest.fixture
+def no_flock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """flock unavailable, as on Lustre mounted with noflock (ENOSYS): the lock file's content decides."""
+
+    def flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(vrx_core.log.lock.fcntl, "flock", flock)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ row 7, §2.4)."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
@@ -18,7 +17,6 @@ import msgspec
 import pytest
 from _log_harness import CHILD, HERE, assert_verdict, read_all, sample_events, seqs, write_log
 
-import vrx_core.log.lock
 from vrx_core.errors import ExitCode, LockHeld
 from vrx_core.events import Metric, Resumed, RunStart
 from vrx_core.log.lock import boot_id
@@ -141,16 +139,6 @@ def test_log_stale_lock_of_a_dead_process_is_recovered_and_recorded(tmp_path: Pa
     assert resumed.writer.pid == os.getpid() and resumed.writer.epoch == 1
     assert_verdict(tmp_path, "OK")
     assert not (tmp_path / "writer.lock").exists()
-
-
-@pytest.fixture
-def no_flock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """flock unavailable, as on Lustre mounted with noflock (ENOSYS)."""
-
-    def flock(fd: int, op: int) -> None:
-        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
-
-    monkeypatch.setattr(vrx_core.log.lock.fcntl, "flock", flock)
 
 
 @pytest.mark.usefixtures("no_flock")

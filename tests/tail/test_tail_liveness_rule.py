@@ -9,7 +9,6 @@ the tail gives the full ``dead_after_s``; an unknown boot id of our own falls ba
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import subprocess
@@ -23,7 +22,6 @@ import pytest
 from _tail_harness import append, finished_log
 
 import vrx_core.follow.liveness as liveness_mod
-import vrx_core.log.lock
 from vrx_core.errors import LockHeld
 from vrx_core.follow.follower import Follower, WriterDead
 from vrx_core.follow.liveness import Liveness
@@ -73,16 +71,6 @@ def _write_lock(run: Path, holder: dict[str, Any]) -> None:
     (run / LOCK_NAME).write_bytes(
         msgspec.json.encode({"run_id": "old", "since": time.time(), **holder}) + b"\n"
     )
-
-
-@pytest.fixture
-def no_flock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """flock unavailable (Lustre noflock): the lock file's content decides."""
-
-    def flock(fd: int, op: int) -> None:
-        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
-
-    monkeypatch.setattr(vrx_core.log.lock.fcntl, "flock", flock)
 
 
 @pytest.mark.usefixtures("no_flock")
