@@ -26,10 +26,10 @@ import msgspec
 
 #: How non-finite floats are spelled in the log and in streamed JSON.
 NONFINITE: Final = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-NONFINITE_STRINGS: Final = frozenset(NONFINITE.values())
-_FROM_STRING: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_FROM_STRING: Final = {text: float(name) for name, text in NONFINITE.items()}
 
-_MAX_DEPTH = 32
+#: How deep ``jsonable`` walks containers before it falls back to ``repr``.
+_JSONABLE_DEPTH: Final = 8
 
 
 def nonfinite_marker(x: float) -> str:
@@ -60,9 +60,9 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else nonfinite_marker(value)
-    if depth < _MAX_DEPTH // 4 and isinstance(value, dict):
+    if depth < _JSONABLE_DEPTH and isinstance(value, dict):
         return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
-    if depth < _MAX_DEPTH // 4 and isinstance(value, list | tuple):
+    if depth < _JSONABLE_DEPTH and isinstance(value, list | tuple):
         return [jsonable(v, depth + 1) for v in value]
     return repr(value)
 
@@ -125,7 +125,6 @@ def canonical_json(obj: Any) -> bytes:
 
 __all__ = [
     "NONFINITE",
-    "NONFINITE_STRINGS",
     "canonical_json",
     "json_safe",
     "jsonable",
