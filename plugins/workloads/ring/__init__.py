@@ -1,0 +1,1 @@
+"""The ring-pointer network of ring_pointer_workload.md."""
