@@ -1,12 +1,16 @@
 """gpu_probe: the GPU capacity probe of objective_contract_v1 on the ring-pointer workload, as events.
 
-Hook glue only; the logic lives beside it.
+Hook glue only; the logic lives beside it: ``args`` (argument rules, ids), ``session`` and
+``runner`` (recording a probe), ``watchdog``, ``envinfo`` (``env.json``), ``fold``/``stats``
+(the original's metrics from the events), ``formats`` (artifact bytes), ``derive``, ``alerts``,
+``cli`` (``vrx probe``) and ``workload_cli`` (``vrx workload``).
 """
 
 from __future__ import annotations
 
 from vrx_core import hookimpl
 from vrx_core.events import Event
+from vrx_core.hooks.host import Commands
 
 from .events import KINDS
 
@@ -14,3 +18,12 @@ from .events import KINDS
 @hookimpl
 def vrx_event_kinds() -> list[type[Event]]:
     return list(KINDS)
+
+
+@hookimpl
+def vrx_add_commands(commands: Commands) -> None:
+    from .cli import add_probe_commands
+    from .workload_cli import add_workload_commands
+
+    add_probe_commands(commands)
+    add_workload_commands(commands)

@@ -376,6 +376,8 @@ def _main(argv: list[str]) -> int:
     level = "debug" if args.verbose >= 2 else ("info" if args.verbose == 1 else None)
     diagnostics.configure(level)
     plugins.bind(args)
+    # The command line as typed, for commands that record it (``vrx probe run`` keeps it in run_cmd.txt).
+    args.argv = ["vrx", *argv]
     handler: Handler = args.handler
     try:
         return handler(args)

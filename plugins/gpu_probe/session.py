@@ -1,0 +1,138 @@
+"""One probe run from start to end as a vrx run: the log is the only thing it writes.
+
+The artifacts are derived from the log afterwards (``derive``), as ``vrx replay`` would. A
+failing step (an exception, a CUDA OOM, a CPU ``MemoryError``) is an event and the run still
+ends normally; a stall is an event too, and a step that never comes back is abandoned after the
+watchdog's grace period: the log is closed, the artifacts derived from it, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vrx_core.events import EventRegistry
+from vrx_core.log.writer import Recorder
+
+from .args import ProbeArgs, started_fields
+from .envinfo import collect_env
+from .events import ProbeEnded, ProbeEnv, ProbeError, ProbeStall, ProbeStarted
+from .runner import ProbeLoop, Progress, resolve_device
+from .stats import is_oom_message
+from .watchdog import Heartbeat, Stall
+from .workload import Workload, own_workload, ring_workload
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """Everything decided before the run starts (arguments checked, workload resolved)."""
+
+    args: ProbeArgs
+    argv: list[str]
+    resolved_spec: dict[str, Any]
+    canonical_spec: dict[str, Any]
+    workload_id: str
+    probe_id: str
+    factory: Callable[..., Any] | None = None
+
+    @property
+    def batch(self) -> int:
+        return int(self.canonical_spec["colony_spec"]["batch_size"])
+
+    def workload(self) -> Workload:
+        ant, colony = self.canonical_spec["ant_spec"], self.canonical_spec["colony_spec"]
+        if self.factory is not None:
+            return own_workload(self.factory, ant, colony, self.args.out_dim)
+        return ring_workload(ant, colony, self.args.out_dim, variant=self.args.variant)
+
+    def started(self) -> ProbeStarted:
+        return ProbeStarted(
+            argv=self.argv,
+            resolved_spec=self.resolved_spec,
+            canonical_spec=self.canonical_spec,
+            workload_id=self.workload_id,
+            probe_id=self.probe_id,
+            **started_fields(self.args),
+        )
+
+
+def is_oom(exc: BaseException, message: str) -> bool:
+    """The original's message rule, plus the CPU's own out-of-memory failures.
+
+    A Python ``MemoryError`` and torch's CPU allocator failure ("can't allocate memory") are the
+    CPU's OOM; the original's message rule alone would file them as a plain runtime exception.
+    """
+    return isinstance(exc, MemoryError) or is_oom_message(message) or "can't allocate memory" in message
+
+
+def record_probe(
+    plan: ProbePlan,
+    out_dir: Path,
+    *,
+    registry: EventRegistry,
+    derive: Callable[[], None],
+    telemetry: Callable[[Recorder], Any] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Record the probe into ``out_dir/events.jsonl`` (a new run: never appends to an old one)."""
+    rec = Recorder(out_dir, resume="never", registry=registry, name="probe")
+    try:
+        _record(rec, plan, derive, telemetry, progress)
+    except BaseException as exc:
+        rec.close("interrupted" if isinstance(exc, KeyboardInterrupt) else "error", repr(exc))
+        raise
+    rec.close("ok")
+
+
+def _record(
+    rec: Recorder,
+    plan: ProbePlan,
+    derive: Callable[[], None],
+    telemetry: Callable[[Recorder], Any] | None,
+    progress: Progress | None,
+) -> None:
+    a = plan.args
+    rec.emit(plan.started())
+    sampler = telemetry(rec) if telemetry is not None else None
+    try:
+        errors = [sampler.unavailable] if sampler is not None and sampler.unavailable else []
+        rec.emit(ProbeEnv(env=collect_env(precision=a.precision, amp=a.amp, extra_errors=errors)))
+
+        def on_stall(stall: Stall) -> None:
+            rec.emit(ProbeStall(threshold_s=stall.threshold_s, last_progress_age_s=stall.age_s))
+
+        def on_hung() -> None:
+            # The stalled step never returned: finish the run from the log and leave.
+            rec.close("error", "probe stalled: a step did not return")
+            derive()
+            os._exit(0)
+
+        hb = Heartbeat(on_stall, on_hung)
+        hb.start()
+        try:
+            _train(rec, plan, hb, progress)
+        finally:
+            hb.stop()
+        beat = hb.snapshot()
+        rec.emit(
+            ProbeEnded(armed=beat.armed, threshold_s=beat.threshold_s, last_progress_age_s=beat.age_s,
+                       stalled=beat.stalled)
+        )
+    finally:
+        if sampler is not None:
+            sampler.stop()
+
+
+def _train(rec: Recorder, plan: ProbePlan, hb: Heartbeat, progress: Progress | None) -> None:
+    loop = ProbeLoop(rec, plan.args, plan.batch, hb, progress)
+    try:
+        import torch
+
+        device = resolve_device(torch, plan.args.device, os.environ.get("VRX_FORCE_DEVICE"))
+        loop.run(torch, device, plan.workload)
+    except Exception as exc:  # the contract: any failure is a recorded FAIL, never a crash
+        message = f"{type(exc).__name__}: {exc}"
+        rec.emit(ProbeError(exception_type=type(exc).__name__, message=message, oom=is_oom(exc, message)))
