@@ -22,7 +22,7 @@ def test_every_event_kind_is_documented(doc: str, kinds: tuple[type, ...]) -> No
         assert re.search(rf"^## `{re.escape(tag)}`", text, re.M), f"{tag} missing from docs/{doc}"
 
 
-COMMANDS = ["verify", "ingest", "replay", "events", "plugins", "tail", "demo", "triage"]
+COMMANDS = ["verify", "ingest", "replay", "events", "plugins", "tail", "demo", "triage", "workload", "probe"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

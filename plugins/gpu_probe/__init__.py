@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from vrx_core import hookimpl
 from vrx_core.events import Event
+from vrx_core.hooks.api import AlertRules, Deriver, ReplayContext
 from vrx_core.hooks.host import Commands
 
 from .events import KINDS
@@ -27,3 +28,17 @@ def vrx_add_commands(commands: Commands) -> None:
 
     add_probe_commands(commands)
     add_workload_commands(commands)
+
+
+@hookimpl
+def vrx_deriver(context: ReplayContext) -> Deriver:
+    from .derive import ProbeDeriver
+
+    return ProbeDeriver()
+
+
+@hookimpl
+def vrx_alert_rules(context: ReplayContext, stall_after_s: float) -> AlertRules:
+    from .alerts import ProbeAlertRules
+
+    return ProbeAlertRules()

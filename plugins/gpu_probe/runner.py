@@ -222,10 +222,12 @@ class ProbeLoop:
         )
 
     def _vram(self, torch: Any) -> None:
+        reserved: int | None = None
         try:
             reserved = int(torch.cuda.max_memory_reserved())
             allocated = int(torch.cuda.max_memory_allocated())
         except Exception as exc:
-            self.rec.emit(ProbeVram(error=f"{type(exc).__name__}: {exc}"))
+            # The original kept a reserved peak it had read before the allocated one failed.
+            self.rec.emit(ProbeVram(peak_reserved_bytes=reserved, error=f"{type(exc).__name__}: {exc}"))
             return
         self.rec.emit(ProbeVram(peak_reserved_bytes=reserved, peak_allocated_bytes=allocated))

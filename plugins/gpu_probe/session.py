@@ -21,7 +21,7 @@ from .args import ProbeArgs, started_fields
 from .envinfo import collect_env
 from .events import ProbeEnded, ProbeEnv, ProbeError, ProbeStall, ProbeStarted
 from .runner import ProbeLoop, Progress, resolve_device
-from .stats import is_oom_message
+from .stats import is_oom
 from .watchdog import Heartbeat, Stall
 from .workload import Workload, own_workload, ring_workload
 
@@ -57,15 +57,6 @@ class ProbePlan:
             probe_id=self.probe_id,
             **started_fields(self.args),
         )
-
-
-def is_oom(exc: BaseException, message: str) -> bool:
-    """The original's message rule, plus the CPU's own out-of-memory failures.
-
-    A Python ``MemoryError`` and torch's CPU allocator failure ("can't allocate memory") are the
-    CPU's OOM; the original's message rule alone would file them as a plain runtime exception.
-    """
-    return isinstance(exc, MemoryError) or is_oom_message(message) or "can't allocate memory" in message
 
 
 def record_probe(
@@ -135,4 +126,4 @@ def _train(rec: Recorder, plan: ProbePlan, hb: Heartbeat, progress: Progress | N
         loop.run(torch, device, plan.workload)
     except Exception as exc:  # the contract: any failure is a recorded FAIL, never a crash
         message = f"{type(exc).__name__}: {exc}"
-        rec.emit(ProbeError(exception_type=type(exc).__name__, message=message, oom=is_oom(exc, message)))
+        rec.emit(ProbeError(exception_type=type(exc).__name__, message=message, oom=is_oom(type(exc).__name__, message)))
