@@ -77,7 +77,7 @@ def test_a_plugin_whose_dependency_is_missing_names_the_extra(
 
         @hookimpl
         def vrx_add_commands(commands):
-            commands.add("probe", help="needs torch", handler=lambda args: 0)
+            commands.add("torchy", help="needs torch", handler=lambda args: 0)
         """,
     )
     r = cli("verify", str(run), "--plugins-dir", str(plugins))
@@ -85,9 +85,9 @@ def test_a_plugin_whose_dependency_is_missing_names_the_extra(
     assert "plugin needs_torch skipped: import failed: ModuleNotFoundError" in r.err
     assert "needs_torch.py:4" in r.err
     assert "pip install 'vrx-core[torch]'" in r.err
-    r = cli("probe", "--plugins-dir", str(plugins))
+    r = cli("torchy", "--plugins-dir", str(plugins))
     assert r.code == 69
-    assert "unknown command 'probe'" in r.err and "needs_torch" in r.err
+    assert "unknown command 'torchy'" in r.err and "needs_torch" in r.err
     # Replay would silently lose the skipped plugin's files: it refuses and writes nothing.
     before = sorted(p.name for p in run.iterdir())
     r = cli("replay", str(run), "--plugins-dir", str(plugins))

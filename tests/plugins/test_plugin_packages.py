@@ -61,9 +61,9 @@ def _imported_packages(package: str, root: Path = PLUGINS) -> dict[str, set[str]
 
 def test_builtin_plugins_are_entry_points_and_libraries_are_not() -> None:
     plugins = _entry_point_packages()
-    assert plugins == {"frame_triage", "manifest"}
+    assert plugins == {"frame_triage", "gpu_probe", "gpu_telemetry", "manifest"}
     assert plugins <= _packages()
-    assert "bundles" in _packages() - plugins
+    assert {"bundles", "telemetry", "workloads"} <= _packages() - plugins
 
 
 def test_no_plugin_imports_another_plugin() -> None:
