@@ -9,11 +9,21 @@ import pytest
 
 from vrx_core.events import CORE_KINDS
 from vrx_plugins.frame_triage.events import KINDS as TRIAGE_KINDS
+from vrx_plugins.gpu_probe.events import KINDS as PROBE_KINDS
+from vrx_plugins.telemetry.events import KINDS as TELEMETRY_KINDS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-@pytest.mark.parametrize(("doc", "kinds"), [("events.md", CORE_KINDS), ("frame_triage.md", TRIAGE_KINDS)])
+@pytest.mark.parametrize(
+    ("doc", "kinds"),
+    [
+        ("events.md", CORE_KINDS),
+        ("frame_triage.md", TRIAGE_KINDS),
+        ("gpu_probe.md", PROBE_KINDS),
+        ("telemetry.md", TELEMETRY_KINDS),
+    ],
+)
 def test_every_event_kind_is_documented(doc: str, kinds: tuple[type, ...]) -> None:
     """Each event kind's tag has a `## `tag`` section in its reference doc."""
     text = (DOCS / doc).read_text()
