@@ -45,7 +45,7 @@ class Heartbeat:
         *,
         clock: Callable[[], float] = time.monotonic,
         poll_s: float = POLL_S,
-        hung_grace_s: float = HUNG_GRACE_S,
+        hung_grace_s: float | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
@@ -55,7 +55,7 @@ class Heartbeat:
         self._on_stall = on_stall
         self._on_hung = on_hung
         self._poll_s = poll_s
-        self._hung_grace_s = hung_grace_s
+        self._hung_grace_s = HUNG_GRACE_S if hung_grace_s is None else hung_grace_s
         self.stalled = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="vrx-probe-watchdog", daemon=True)

@@ -41,3 +41,21 @@ def out_of_memory(*, ant_spec: dict[str, Any], colony_spec: dict[str, Any], out_
 
 def not_a_pair(*, ant_spec: dict[str, Any], colony_spec: dict[str, Any], out_dim: int) -> Any:
     return _Linear()
+
+
+class _Hangs(_Linear):
+    """Hangs forever in its fourth forward, as a step stuck in a kernel that never returns."""
+
+    calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        type(self).calls += 1
+        if type(self).calls == 4:
+            import time
+
+            time.sleep(3600)
+        return super().forward(x)
+
+
+def hangs(*, ant_spec: dict[str, Any], colony_spec: dict[str, Any], out_dim: int) -> Any:
+    return _Hangs(), _batch

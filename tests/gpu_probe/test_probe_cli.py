@@ -203,3 +203,49 @@ def test_forced_stall_ends_as_a_fail_with_artifacts(tmp_path: Path) -> None:
     assert m["debug_stall_after_step"] == 0
     assert m["median_step_time_s"] is None  # frozen at the stall, as the original's exit left it
     assert RunDir(out).log.is_file()
+
+
+def test_a_step_that_never_returns_is_abandoned_with_artifacts(tmp_path: Path) -> None:
+    """A hung step cannot reach the loop's stall check: after the grace period the watchdog
+    closes the log, the artifacts are derived from it, and the process exits 0."""
+    out = tmp_path / "hung"
+    argv = probe_argv(out, "--model", "probe_models:hangs", "--debug-stall-after-step", "0",
+                      "--debug-stall-s", "0.1", "--debug-stall-threshold-s", "1.0")
+    argv[argv.index("--measure-steps") + 1] = "10"
+    code = (
+        "import sys; import vrx_plugins.gpu_probe.watchdog as w; w.HUNG_GRACE_S = 1.0\n"
+        "from vrx_core.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
+        env={**__import__("os").environ, "VRX_FORCE_DEVICE": "cpu", "PYTHONPATH": str(HERE)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in ARTIFACTS:
+        assert (out / name).is_file(), name
+    m = metrics(out)
+    assert m["fail_reasons"] == ["heartbeat_stall"] and m["heartbeat_stall_detected"] is True
+    last = json.loads(RunDir(out).log.read_text().splitlines()[-1])
+    assert (last["type"], last["status"]) == ("run_end", "error")
+
+
+def test_help_names_the_contract(cli: Callable[..., Any]) -> None:
+    r = cli("probe", "run", "--help")
+    assert r.code == 0
+    assert "objective_contract_v1.md" in r.out and "workload_schema_v1.md" in r.out
+    assert "Exit status: 0 whenever the artifacts were written" in r.out
+
+
+def test_missing_nvml_is_one_line_in_env_errors(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # as without nvidia-ml-py
+    out = tmp_path / "o"
+    argv = probe_argv(out)
+    argv[argv.index("--telemetry-interval") + 1] = "0.2"
+    r = cli(*argv)
+    assert r.code == 0, r.err
+    env = json.loads((out / "env.json").read_text())
+    nvml = [e for e in env["errors"] if e.startswith("nvml_unavailable")]
+    assert nvml == ["nvml_unavailable: pynvml not installed: pip install 'vrx-core[nvml]'"]
+    assert metrics(out)["stability_pass"] is True
