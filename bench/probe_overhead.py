@@ -10,13 +10,15 @@ each side and the median of the per-round ratios. Target: under 1% difference.
 
 Prints a table and writes bench/results/probe_overhead.json.
 
-    python bench/probe_overhead.py [--rounds 7] [--steps 40] [--device auto|cpu|cuda] [--shape small|od1_small]
+    python bench/probe_overhead.py [--rounds 7] [--steps 40] [--device auto|cpu|cuda]
+                                   [--shape small|od1_small]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -80,7 +82,7 @@ def floor_round(ant: dict[str, Any], synth_len: int, batch: int, steps: int, dev
             s0 = time.perf_counter()
             value = step()
             _ = time.perf_counter() - s0
-        if value != value:
+        if not math.isfinite(value):
             break
     if cuda:
         torch.cuda.synchronize()
@@ -88,7 +90,7 @@ def floor_round(ant: dict[str, Any], synth_len: int, batch: int, steps: int, dev
 
 
 def recorded_round(
-    ant: dict[str, Any], synth_len: int, batch: int, steps: int, device: str, tmp: Path, n: int
+    ant: dict[str, Any], synth_len: int, batch: int, steps: int, *, device: str, run_dir: Path
 ) -> float:
     """Samples/s of vrx's measure loop, recording every step into a real log."""
     plugins = PluginSet.load(Selection(only={"gpu_probe"}))
@@ -96,7 +98,7 @@ def recorded_round(
         ant="-", colony="-", out_dim=1, batch=batch, warmup_steps=1, measure_steps=steps,
         precision="fp32", amp=0, device=device,
     )
-    with Recorder(tmp / f"run{n}", registry=plugins.registry, resume="never") as rec:
+    with Recorder(run_dir, registry=plugins.registry, resume="never") as rec:
         hb = Heartbeat(lambda stall: None)
         hb.start()
         try:
@@ -104,7 +106,7 @@ def recorded_round(
             loop.run(torch, device, lambda: Workload(make_model(ant, 0), synthetic_batch(synth_len)))
         finally:
             hb.stop()
-    wall = _measured_wall(tmp / f"run{n}" / "events.jsonl")
+    wall = _measured_wall(run_dir / "events.jsonl")
     return steps * batch / wall
 
 
@@ -131,7 +133,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(ns.rounds):
             f = floor_round(ant, synth_len, batch, ns.steps, device)
-            r = recorded_round(ant, synth_len, batch, ns.steps, device, Path(tmp), n)
+            r = recorded_round(ant, synth_len, batch, ns.steps, device=device, run_dir=Path(tmp) / f"run{n}")
             floor.append(f)
             recorded.append(r)
             ratios.append(r / f)

@@ -10,7 +10,8 @@ Run it on the CPU in a few seconds (the spec's seq_len counts tokens for tokens/
 
     PYTHONPATH=examples vrx probe run --model probe_own_model:make_encoder \\
         --ant '{"ring_len": 64, "slot_dim": 32, "ptr_dtype": "fp32", "precision": "fp32"}' \\
-        --colony '{"seq_len": 32, "synth_len": 32, "batch_size": 8, "ptr_update_every": 1, "state_loop_samples": 0}' \\
+        --colony '{"seq_len": 32, "synth_len": 32, "batch_size": 8, "ptr_update_every": 1,
+                   "state_loop_samples": 0}' \\
         --out-dim 1 --batch 8 --warmup-steps 2 --measure-steps 5 --precision fp32 --amp 0 \\
         --output-dir runs/own-model
 """

@@ -71,8 +71,8 @@ def add_probe_commands(commands: Commands) -> None:
 
 def _add_run_arguments(r: argparse.ArgumentParser) -> None:
     req = r.add_argument_group("required (the original's arguments)")
-    req.add_argument("--ant", required=True, metavar="SPEC", help="ant spec: preset | JSON file | inline JSON")
-    req.add_argument("--colony", required=True, metavar="SPEC", help="colony spec: preset | file | inline JSON")
+    req.add_argument("--ant", required=True, metavar="SPEC", help="ant spec: preset | file | inline JSON")
+    req.add_argument("--colony", required=True, metavar="SPEC", help="colony spec: preset | file | JSON")
     req.add_argument("--out-dim", required=True, type=int, metavar="N", help="expert head count")
     req.add_argument("--batch", required=True, type=int, metavar="B", help="batch size (overrides the spec)")
     req.add_argument("--warmup-steps", required=True, type=int, metavar="W", help="untimed steps first")
@@ -220,4 +220,5 @@ def _report(out_dir: Path) -> None:
     tps = metrics.get("throughput_tokens_per_s")
     rate = f"{tps:,.0f} tokens/s" if isinstance(tps, int | float) else "no throughput"
     print(f"{status} {metrics.get('probe_id')}: {rate}; fail_reasons: {reasons}")
-    print(f"artifacts: {shlex.quote(str(out_dir))}/{{metrics.json,metrics.csv,env.json,run_cmd.txt,summary.md}}")
+    files = "{metrics.json,metrics.csv,env.json,run_cmd.txt,summary.md}"
+    print(f"artifacts: {shlex.quote(str(out_dir))}/{files}")

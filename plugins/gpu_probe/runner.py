@@ -8,6 +8,7 @@ after that, outside the timed region.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -131,10 +132,6 @@ class StepClock:
             self.torch.cuda.synchronize()
 
 
-def _finite(value: float) -> bool:
-    return value == value and value not in (float("inf"), float("-inf"))
-
-
 class ProbeLoop:
     """Warmup, arm the watchdog, measure, read the VRAM peaks: each as events, in that order."""
 
@@ -174,8 +171,7 @@ class ProbeLoop:
         for i in range(self.a.warmup_steps):
             secs, loss = clock.run(trainer.step)
             self.hb.progress()
-            finite = _finite(loss)
-            self._emit_step("warmup", i, secs, loss, finite, clock)
+            finite = self._emit_step(clock, "warmup", i, (secs, loss))
             self._tick()
             if not finite:
                 break  # the original stops warming up; the measure window still runs
@@ -199,8 +195,7 @@ class ProbeLoop:
             secs, loss = clock.run(trainer.step)
             self.hb.progress()
             durations.append(secs)
-            finite = _finite(loss)
-            self._emit_step("measure", i, secs, loss, finite, clock)
+            finite = self._emit_step(clock, "measure", i, (secs, loss))
             if a.debug_self_test and i == a.debug_stall_after_step:
                 time.sleep(a.debug_stall_s)
             if self.hb.stalled.is_set():
@@ -214,12 +209,14 @@ class ProbeLoop:
                 self.rec.emit(ProbeWatchdogArmed(threshold_s=threshold, basis="measure"))
         return True
 
-    def _emit_step(
-        self, phase: str, index: int, secs: float, loss: float, finite: bool, clock: StepClock
-    ) -> None:
+    def _emit_step(self, clock: StepClock, phase: str, index: int, timed: tuple[float, float]) -> bool:
+        """Record one step; return whether its loss was finite."""
+        secs, loss = timed
+        finite = math.isfinite(loss)
         self.rec.emit(
             ProbeStep(phase=phase, index=index, step_time_s=secs, loss=loss, finite=finite, **clock.memory())  # type: ignore[arg-type]
         )
+        return finite
 
     def _vram(self, torch: Any) -> None:
         reserved: int | None = None

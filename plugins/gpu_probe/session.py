@@ -109,8 +109,12 @@ def _record(
             hb.stop()
         beat = hb.snapshot()
         rec.emit(
-            ProbeEnded(armed=beat.armed, threshold_s=beat.threshold_s, last_progress_age_s=beat.age_s,
-                       stalled=beat.stalled)
+            ProbeEnded(
+                armed=beat.armed,
+                threshold_s=beat.threshold_s,
+                last_progress_age_s=beat.age_s,
+                stalled=beat.stalled,
+            )
         )
     finally:
         if sampler is not None:
@@ -125,5 +129,6 @@ def _train(rec: Recorder, plan: ProbePlan, hb: Heartbeat, progress: Progress | N
         device = resolve_device(torch, plan.args.device, os.environ.get("VRX_FORCE_DEVICE"))
         loop.run(torch, device, plan.workload)
     except Exception as exc:  # the contract: any failure is a recorded FAIL, never a crash
-        message = f"{type(exc).__name__}: {exc}"
-        rec.emit(ProbeError(exception_type=type(exc).__name__, message=message, oom=is_oom(type(exc).__name__, message)))
+        kind = type(exc).__name__
+        message = f"{kind}: {exc}"
+        rec.emit(ProbeError(exception_type=kind, message=message, oom=is_oom(kind, message)))

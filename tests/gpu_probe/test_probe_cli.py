@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -145,7 +146,9 @@ def test_own_model_is_named_in_probe_id_and_metrics(cli: Callable[..., Any], tmp
     [("nowhere_at_all:make", "cannot import nowhere_at_all"), ("probe_models:missing", "no callable missing"),
      ("not a ref", "must be MODULE:FACTORY")],
 )
-def test_bad_model_refs_are_invalid_args(cli: Callable[..., Any], tmp_path: Path, model: str, message: str) -> None:
+def test_bad_model_refs_are_invalid_args(
+    cli: Callable[..., Any], tmp_path: Path, model: str, message: str
+) -> None:
     r = cli(*probe_argv(tmp_path / "o", "--model", model))
     assert r.code == 2
     assert r.err.startswith("ERROR: invalid args: ") and message in r.err
@@ -179,7 +182,9 @@ def test_device_cuda_without_cuda_is_refused(cli: Callable[..., Any], tmp_path: 
          "must be < --measure-steps"),
     ],
 )
-def test_debug_flags_go_together(cli: Callable[..., Any], tmp_path: Path, extra: list[str], message: str) -> None:
+def test_debug_flags_go_together(
+    cli: Callable[..., Any], tmp_path: Path, extra: list[str], message: str
+) -> None:
     r = cli(*probe_argv(tmp_path / "o", *extra))
     assert r.code == 2 and message in r.err
 
@@ -191,8 +196,8 @@ def test_forced_stall_ends_as_a_fail_with_artifacts(tmp_path: Path) -> None:
                       "--debug-stall-s", "2.0")
     argv[argv.index("--measure-steps") + 1] = "100"
     proc = subprocess.run(
-        [sys.executable, "-m", "vrx_core", *argv], capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "VRX_FORCE_DEVICE": "cpu"},
+        [sys.executable, "-m", "vrx_core", *argv], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "VRX_FORCE_DEVICE": "cpu"},
     )
     assert proc.returncode == 0, proc.stderr
     for name in ARTIFACTS:
@@ -217,8 +222,8 @@ def test_a_step_that_never_returns_is_abandoned_with_artifacts(tmp_path: Path) -
         "from vrx_core.cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "VRX_FORCE_DEVICE": "cpu", "PYTHONPATH": str(HERE)},
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "VRX_FORCE_DEVICE": "cpu", "PYTHONPATH": str(HERE)},
     )
     assert proc.returncode == 0, proc.stderr
     for name in ARTIFACTS:
