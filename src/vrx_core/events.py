@@ -159,6 +159,20 @@ class Artifact(Event, frozen=True, kw_only=True, tag="artifact"):
     media_type: str | None = None
 
 
+class Source(Event, frozen=True, kw_only=True, tag="source"):
+    """An input file that the run's derived files are computed from, recorded with its hash.
+
+    ``path`` is the file as read (absolute), ``sha256`` the hash of its bytes and ``text`` its
+    content when the derivation needs it, so a replay reads the log and nothing else.
+    ``vrx replay --check`` re-hashes every source and names one that changed or vanished since.
+    """
+
+    path: str
+    sha256: str
+    size_bytes: int
+    text: str | None = None
+
+
 class Plan(Event, frozen=True, kw_only=True, tag="plan"):
     """The run's expected amount of work: ``total`` units of ``unit`` (steps, epochs, samples...).
 
@@ -195,6 +209,7 @@ CORE_KINDS: tuple[type[Event], ...] = (
     Log,
     Checkpoint,
     Artifact,
+    Source,
     Plan,
 )
 

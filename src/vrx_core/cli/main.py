@@ -11,6 +11,7 @@ import errno
 import os
 import sys
 import traceback
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -205,7 +206,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.check:
         result, drifts = check(args.run_dir, args.plugins, mode=args.mode, against=args.out)
         for d in drifts:
-            print(f"{args.run_dir}/{d.path}: {d.reason}")
+            where = d.path if Path(d.path).is_absolute() else f"{args.run_dir}/{d.path}"
+            print(f"{where}: {d.reason}")
             for line in d.diff:
                 print(f"    {line}")
         _print_failures(result)

@@ -12,6 +12,7 @@ and for the log, the sha256 of the bytes consumed and the last seq.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -30,11 +31,11 @@ from vrx_core.engine.provenance import (
     superseded,
 )
 from vrx_core.errors import DriftError, ExitCode
-from vrx_core.events import AnyEvent
+from vrx_core.events import AnyEvent, EventRegistry, Source
 from vrx_core.hooks.api import ReplayContext
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.atomic import atomic_write, sweep_temp_files
-from vrx_core.log.reader import LogReader, Mode, ReadReport
+from vrx_core.log.reader import LogReader, Mode, ReadReport, read_events
 from vrx_core.log.rundir import LOG, PROVENANCE, RunDir
 
 
@@ -166,6 +167,7 @@ def check(
                 drifts.append(
                     Drift(rel, "on disk but not derived by this replay (plugin missing or blocked?)")
                 )
+        drifts += source_drifts(src, plugins.registry)
         return result, drifts
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -198,3 +200,23 @@ def raise_on_drift(drifts: list[Drift]) -> None:
 
 
 __all__ = ["Failure", "LogRegressed", "OutputConflict", "ReplayResult", "Replayer", "check", "replay"]
+
+
+def source_drifts(run_dir: Path, registry: EventRegistry) -> list[Drift]:
+    """Recorded ``source`` files that changed or vanished since the run read them (absolute paths)."""
+    drifts: list[Drift] = []
+    for ev in read_events(run_dir, registry=registry, mode="recover"):
+        if not isinstance(ev, Source):
+            continue
+        path = Path(ev.path)
+        try:
+            now = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            drifts.append(Drift(ev.path, f"source recorded at seq {ev.seq} cannot be read now: {exc.strerror}"))
+            continue
+        if now != ev.sha256:
+            drifts.append(
+                Drift(ev.path, f"source changed since the run read it (seq {ev.seq}): sha256 {ev.sha256[:12]}"
+                      f" then, {now[:12]} now")
+            )
+    return drifts
