@@ -212,7 +212,8 @@ def source_drifts(run_dir: Path, registry: EventRegistry) -> list[Drift]:
         try:
             now = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as exc:
-            drifts.append(Drift(ev.path, f"source recorded at seq {ev.seq} cannot be read now: {exc.strerror}"))
+            reason = f"source recorded at seq {ev.seq} cannot be read now: {exc.strerror}"
+            drifts.append(Drift(ev.path, reason))
             continue
         if now != ev.sha256:
             drifts.append(
