@@ -1,0 +1,7 @@
+"""Event kinds of a sweep run (placeholder until the sweep lands)."""
+
+from __future__ import annotations
+
+from vrx_core.events import Event
+
+KINDS: list[type[Event]] = []
