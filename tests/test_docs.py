@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from vrx_core.events import CORE_KINDS
+from vrx_plugins.ant_ratio.events import KINDS as PACKET_KINDS
+from vrx_plugins.ant_ratio.sweep_events import KINDS as SWEEP_KINDS
+from vrx_plugins.assoc_eval.events import KINDS as ASSOC_KINDS
 from vrx_plugins.frame_triage.events import KINDS as TRIAGE_KINDS
 from vrx_plugins.gpu_probe.events import KINDS as PROBE_KINDS
 from vrx_plugins.telemetry.events import KINDS as TELEMETRY_KINDS
@@ -21,6 +24,9 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
         ("events.md", CORE_KINDS),
         ("frame_triage.md", TRIAGE_KINDS),
         ("gpu_probe.md", PROBE_KINDS),
+        ("ant_ratio.md", PACKET_KINDS),
+        ("ant_ratio.md", SWEEP_KINDS),
+        ("assoc_eval.md", ASSOC_KINDS),
         ("telemetry.md", TELEMETRY_KINDS),
     ],
 )
@@ -32,7 +38,10 @@ def test_every_event_kind_is_documented(doc: str, kinds: tuple[type, ...]) -> No
         assert re.search(rf"^## `{re.escape(tag)}`", text, re.M), f"{tag} missing from docs/{doc}"
 
 
-COMMANDS = ["verify", "ingest", "replay", "events", "plugins", "tail", "demo", "triage", "workload", "probe"]
+COMMANDS = [
+    "verify", "ingest", "replay", "events", "plugins", "tail", "demo", "triage", "workload", "probe",
+    "packet", "sweep", "assoc",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

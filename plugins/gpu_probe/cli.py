@@ -22,6 +22,7 @@ from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.rundir import RunDir
 
 from .args import DEVICES, PRECISIONS, VARIANTS, InvalidArgs, ProbeArgs, check_args, probe_id
+from .pick_batch_cli import add_pick_batch_parser
 
 CONTRACT = "Golden Draft/docs/gpu/objective_contract_v1.md"
 SCHEMA = "Golden Draft/docs/gpu/workload_schema_v1.md"
@@ -53,7 +54,8 @@ def add_probe_commands(commands: Commands) -> None:
     p = commands.add(
         "probe",
         help="GPU capacity probe: tokens/s and peak VRAM of a model shape, with PASS/FAIL gates",
-        description="GPU capacity probe (objective_contract_v1). Subcommands: run.",
+        description="GPU capacity probe (objective_contract_v1). Subcommands: run (one probe), "
+        "pick-batch (the batch whose VRAM ratio lands in the target band).",
         handler=lambda args: _usage(p),
     )
     sub = p.add_subparsers(dest="probe_command", metavar="SUBCOMMAND")
@@ -67,6 +69,7 @@ def add_probe_commands(commands: Commands) -> None:
     )
     _add_run_arguments(r)
     r.set_defaults(handler=cmd_run)
+    add_pick_batch_parser(sub, commands.parents)
 
 
 def _add_run_arguments(r: argparse.ArgumentParser) -> None:
