@@ -33,6 +33,7 @@ from vrx_core.events import (
     Resumed,
     RunEnd,
     RunStart,
+    Source,
     Sync,
     WriterInfo,
     registry,
@@ -74,7 +75,9 @@ log = st.builds(
 checkpoint = st.builds(Checkpoint, path=text, step=opt_int, size_bytes=opt_int, sha256=sha)
 artifact = st.builds(Artifact, path=text, size_bytes=opt_int, sha256=sha, media_type=opt_text)
 plan = st.builds(Plan, total=st.integers(0, 2**40), unit=text)
-user_event = st.one_of(metric, params, log, checkpoint, artifact, plan)
+hexdigest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+source = st.builds(Source, path=text, sha256=hexdigest, size_bytes=st.integers(0, 2**40), text=opt_text)
+user_event = st.one_of(metric, params, log, checkpoint, artifact, plan, source)
 
 writer_info = st.builds(
     WriterInfo, host=text, pid=st.integers(0, 2**31), boot_id=text, version=text, epoch=st.integers(0, 99)
@@ -195,7 +198,7 @@ def test_log_free_form_strings_that_look_non_finite_stay_strings(tmp_path: Path)
 
 def test_log_all_core_kinds_are_covered() -> None:
     """The round-trip strategies above cover every core kind (a new kind must be added here)."""
-    covered = {Metric, Params, Log, Checkpoint, Artifact, Plan, RunStart, RunEnd, Sync, Resumed}
+    covered = {Metric, Params, Log, Checkpoint, Artifact, Plan, Source, RunStart, RunEnd, Sync, Resumed}
     assert set(CORE_KINDS) == covered
 
 

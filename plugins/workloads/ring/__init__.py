@@ -34,12 +34,15 @@ PTR_DTYPES: dict[str, torch.dtype] = {
 }
 
 
-def build_model(ant_spec: Mapping[str, Any], out_dim: int, *, variant: str = "dense") -> RingPointerNet:
+def build_model(
+    ant_spec: Mapping[str, Any], out_dim: int, *, variant: str = "dense", num_classes: int = NUM_CLASSES
+) -> RingPointerNet:
     """The model for a workload_schema_v1 ant spec and ``out_dim`` expert heads.
 
     ``ant_spec["precision"]`` is not read: weights are always fp32, and precision only selects
     autocast in the probe. ``variant`` is ``"dense"`` (the original's memory profile) or
-    ``"compact"`` (O(B T D) memory, opt-in).
+    ``"compact"`` (O(B T D) memory, opt-in). ``num_classes`` is the heads' width C: 256 for the
+    probe, a task's label count elsewhere (the original takes it as a constructor argument).
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
@@ -48,9 +51,12 @@ def build_model(ant_spec: Mapping[str, Any], out_dim: int, *, variant: str = "de
     ptr_dtype = ant_spec.get("ptr_dtype")
     if ptr_dtype not in PTR_DTYPES:
         raise ValueError(f"ptr_dtype must be one of {', '.join(PTR_DTYPES)}; got {ptr_dtype!r}")
-    if isinstance(out_dim, bool) or not isinstance(out_dim, int) or out_dim < 1:
-        raise ValueError(f"out_dim must be an int >= 1; got {out_dim!r}")
-    return RingPointerNet(ring_len, slot_dim, out_dim, PTR_DTYPES[ptr_dtype], variant)
+    for name, value in (("out_dim", out_dim), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    return RingPointerNet(
+        ring_len, slot_dim, out_dim, PTR_DTYPES[ptr_dtype], variant, num_classes=num_classes
+    )
 
 
 def _positive_int(spec: Mapping[str, Any], key: str) -> int:
