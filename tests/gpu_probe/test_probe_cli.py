@@ -254,3 +254,16 @@ def test_missing_nvml_is_one_line_in_env_errors(
     nvml = [e for e in env["errors"] if e.startswith("nvml_unavailable")]
     assert nvml == ["nvml_unavailable: pynvml not installed: pip install 'vrx-core[nvml]'"]
     assert metrics(out)["stability_pass"] is True
+
+
+def test_the_own_model_example_runs(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/probe_own_model.py: an nn.TransformerEncoder through the same probe."""
+    monkeypatch.syspath_prepend(str(HERE.parents[1] / "examples"))
+    out = tmp_path / "own"
+    r = cli(*probe_argv(out, "--model", "probe_own_model:make_encoder"))
+    assert r.code == 0, r.err
+    m = metrics(out)
+    assert m["stability_pass"] is True, m["fail_reasons"]
+    assert m["probe_id"].endswith("__model-probe_own_model.make_encoder")
