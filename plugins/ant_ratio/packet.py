@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
+from ..workloads.contract import is_probe_pass
+
 SCHEMA_VERSION = "ant_ratio_packet_v0"
 
 #: ``(ring_len, slot_dim)`` of the OD1 templates -> tier; any other shape is ``custom``.
@@ -103,19 +105,6 @@ def packet_json(packet: Mapping[str, Any]) -> bytes:
     """
     text = json.dumps(_finite(dict(packet)), sort_keys=True, indent=2, ensure_ascii=True)
     return (text + "\n").encode("ascii")
-
-
-def is_probe_pass(metrics: Mapping[str, Any]) -> bool:
-    """The locked PASS rule: ``stability_pass is True`` and each ``had_*`` ``is False``.
-
-    Identity checks on purpose: a missing ``had_*`` key, a ``1`` or a ``"true"`` is a FAIL.
-    """
-    return (
-        metrics.get("stability_pass") is True
-        and metrics.get("had_oom") is False
-        and metrics.get("had_nan") is False
-        and metrics.get("had_inf") is False
-    )
 
 
 def ant_tier_of(ring_len: int | None, slot_dim: int | None, override: str | None = None) -> str | None:

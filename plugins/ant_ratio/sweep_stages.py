@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..workloads.contract import is_probe_pass
 from .sweep_events import Status
 from .sweep_plan import SweepConfig, SweepSettings
 from .sweep_runner import StageRun, SweepRunner
@@ -109,7 +110,7 @@ def _probe(runner: SweepRunner, cfg: SweepConfig, paths: ConfigPaths, out: Outco
         if ran.timed_out:
             raise StageError(f"probe timeout after {_seconds(out, PROBE)}: out_dir={paths.probe}")
         raise StageError(f"probe metrics missing: {paths.probe / 'metrics.json'}")
-    return is_pass(metrics)
+    return is_probe_pass(metrics)
 
 
 def _assoc(
@@ -166,16 +167,6 @@ def _log_tail(paths: ConfigPaths, out: Outcome) -> list[str]:
         return []
     last = next((ln.strip() for ln in reversed(lines) if ln.strip()), "")
     return [f"{stage} output: {last[:500]}"] if last else []
-
-
-def is_pass(metrics: dict[str, Any]) -> bool:
-    """The combined PASS rule (``is`` checks: a missing ``had_*`` key is a FAIL)."""
-    return (
-        metrics.get("stability_pass") is True
-        and metrics.get("had_oom") is False
-        and metrics.get("had_nan") is False
-        and metrics.get("had_inf") is False
-    )
 
 
 def finite(value: Any) -> Any:

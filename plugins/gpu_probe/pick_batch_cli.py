@@ -23,6 +23,7 @@ from typing import Any
 from vrx_core.errors import ExitCode
 from vrx_core.log.atomic import atomic_write
 
+from ..workloads.contract import is_probe_pass
 from .args import PRECISIONS
 from .pick_batch import (
     Band,
@@ -300,21 +301,11 @@ def read_outcome(run_dir: Path, batch: int) -> ProbeOutcome:
     except (OSError, ValueError):
         raise PickBatchError(f"probe artifacts missing under out_dir={run_dir}") from None
     return ProbeOutcome(
-        pass_=is_pass(metrics),
+        pass_=is_probe_pass(metrics),
         ratio=vram_ratio(metrics.get("peak_vram_reserved_bytes"), env.get("total_vram_bytes")),
         run_root=str(run_dir),
         batch=batch,
         fail_reasons=tuple(metrics.get("fail_reasons") or ()),
-    )
-
-
-def is_pass(metrics: dict[str, Any]) -> bool:
-    """The combined PASS rule: ``is`` checks, so a missing ``had_*`` key is a FAIL."""
-    return (
-        metrics.get("stability_pass") is True
-        and metrics.get("had_oom") is False
-        and metrics.get("had_nan") is False
-        and metrics.get("had_inf") is False
     )
 
 

@@ -19,10 +19,10 @@ from vrx_plugins.ant_ratio.packet import (
     PacketError,
     ant_tier_of,
     build_packet,
-    is_probe_pass,
     packet_json,
     repo_relative,
 )
+from vrx_plugins.workloads.contract import is_probe_pass
 
 #: Every key of the final upstream version (after d719002a), ant_body_* and assoc_eval_n included.
 PACKET_KEYS = {
