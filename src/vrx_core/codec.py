@@ -135,3 +135,14 @@ __all__ = [
     "stream_json",
     "with_plain_numbers",
 ]
+
+
+def is_invalid_utf8(exc: BaseException) -> bool:
+    """Whether a JSON decode failed on invalid UTF-8 rather than on the JSON itself.
+
+    msgspec up to 0.22 raised ``UnicodeDecodeError``; 0.23 raises ``DecodeError("Invalid UTF-8
+    encoded string")``. Both mean the same to a reader of the log, so both are ``utf8`` problems.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return True
+    return isinstance(exc, msgspec.DecodeError) and "invalid utf-8" in str(exc).lower()

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import msgspec
 
-from vrx_core.codec import parse_nonfinite
+from vrx_core.codec import is_invalid_utf8, parse_nonfinite
 from vrx_core.errors import InvalidEvent
 from vrx_core.events import RESERVED_KEYS, WRITER_KINDS, Event, EventRegistry, Log
 from vrx_core.log.framing import MAX_LINE_BYTES
@@ -32,11 +32,11 @@ def parse_line(raw: bytes, registry: EventRegistry, *, source_time: bool = False
     """
     try:
         data = msgspec.json.decode(raw)
-    except UnicodeDecodeError:
-        raise InvalidEvent("invalid UTF-8") from None
     except RecursionError:
         raise InvalidEvent("JSON nested too deeply") from None
-    except msgspec.DecodeError as exc:
+    except (UnicodeDecodeError, msgspec.DecodeError) as exc:
+        if is_invalid_utf8(exc):
+            raise InvalidEvent("invalid UTF-8") from None
         raise InvalidEvent(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(data).__name__}")

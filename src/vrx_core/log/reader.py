@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from vrx_core.codec import is_invalid_utf8
 from vrx_core.errors import CorruptLog, NewerFormat, NoSuchRun
 from vrx_core.events import (
     AnyEvent,
@@ -300,7 +301,7 @@ _SPECIAL: dict[type[Any], bool] = {RunStart: True, Sync: True, RunEnd: True}
 
 def _decode_problem(exc: BaseException) -> LineProblem:
     """msgspec's errors (and the builtins it raises) as the reader's own problem kinds."""
-    if isinstance(exc, UnicodeDecodeError):
+    if is_invalid_utf8(exc):
         return LineProblem("utf8", "invalid UTF-8")
     if isinstance(exc, RecursionError):
         return LineProblem("json", "nested too deeply")
