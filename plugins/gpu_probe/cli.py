@@ -8,6 +8,7 @@ overwrite guard, or a failure to write the artifacts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import sys
@@ -138,6 +139,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
     except InvalidArgs as exc:
         return _error(f"invalid args: {exc}")
     out_dir = Path(ns.output_dir)
+    created = not out_dir.exists()
     if (problem := _output_dir_problem(out_dir)) is not None:
         return _error(problem)
     try:
@@ -145,7 +147,9 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
         resolved, canonical, wl_id = resolve_probe_spec(a.ant, a.colony, batch=a.batch, precision=a.precision)
     except ValueError as exc:
-        return _error(f"invalid workload spec: {exc}")
+        _remove_if_empty(out_dir, created)
+        # WorkloadSpecError already says what it is; the original's prefix is printed once.
+        return _error(f"invalid workload spec: {str(exc).removeprefix('invalid workload spec: ')}")
     argv = list(ns.argv)
     plan = ProbePlan(a, argv, resolved, canonical, wl_id, probe_id(wl_id, a), factory)
     total = a.warmup_steps + a.measure_steps
@@ -184,6 +188,13 @@ def _platform_checks(a: ProbeArgs, telemetry_interval: float) -> Any:
     from .workload import load_factory
 
     return load_factory(a.model)
+
+
+def _remove_if_empty(out_dir: Path, created: bool) -> None:
+    """A refused run leaves nothing behind: not even the directory it just made."""
+    if created:
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()
 
 
 def _output_dir_problem(out_dir: Path) -> str | None:

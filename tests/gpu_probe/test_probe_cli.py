@@ -267,3 +267,12 @@ def test_the_own_model_example_runs(
     m = metrics(out)
     assert m["stability_pass"] is True, m["fail_reasons"]
     assert m["probe_id"].endswith("__model-probe_own_model.make_encoder")
+
+
+def test_an_invalid_spec_leaves_nothing_behind(cli: Callable[..., Any], tmp_path: Path) -> None:
+    ant = json.dumps({"ring_len": "64", "slot_dim": True, "ptr_dtype": "fp64"})
+    r = cli(*probe_argv(tmp_path / "x", ant=ant))
+    assert r.code == 2
+    assert r.err.count("invalid workload spec") == 1
+    assert "$.ant_spec.ring_len" in r.err and "$.ant_spec.slot_dim" in r.err
+    assert not (tmp_path / "x").exists()

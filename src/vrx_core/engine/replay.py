@@ -195,8 +195,12 @@ def _compare(on_disk: Path, fresh: Path, rel: str) -> Drift | None:
 
 
 def raise_on_drift(drifts: list[Drift]) -> None:
-    if drifts:
-        raise DriftError(f"{len(drifts)} derived file(s) differ from a fresh replay")
+    sources = sum(1 for d in drifts if Path(d.path).is_absolute())
+    derived = len(drifts) - sources
+    parts = [f"{derived} derived file(s) differ from a fresh replay"] if derived else []
+    parts += [f"{sources} recorded source(s) changed or vanished"] if sources else []
+    if parts:
+        raise DriftError("; ".join(parts))
 
 
 __all__ = ["Failure", "LogRegressed", "OutputConflict", "ReplayResult", "Replayer", "check", "replay"]
