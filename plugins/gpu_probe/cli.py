@@ -146,7 +146,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         from ..workloads import resolve_probe_spec
 
         resolved, canonical, wl_id = resolve_probe_spec(a.ant, a.colony, batch=a.batch, precision=a.precision)
-    except ValueError as exc:
+    except Exception as exc:  # the original: any failure to resolve the spec is exit 2
         _remove_if_empty(out_dir, created)
         # WorkloadSpecError already says what it is; the original's prefix is printed once.
         return _error(f"invalid workload spec: {str(exc).removeprefix('invalid workload spec: ')}")
@@ -159,7 +159,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
                 plan, out_dir, registry=plugins.registry, derive=lambda: _derive(out_dir, plugins),
                 telemetry=_telemetry(ns.telemetry_interval), progress=update,
             )
-        except VrxError as exc:
+        except (VrxError, OSError) as exc:
             return _error(f"cannot record the probe in {out_dir}: {exc}")
     try:
         _derive(out_dir, plugins)

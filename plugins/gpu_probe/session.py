@@ -9,6 +9,7 @@ watchdog's grace period: the log is closed, the artifacts derived from it, and t
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,10 +97,19 @@ def _record(
             rec.emit(ProbeStall(threshold_s=stall.threshold_s, last_progress_age_s=stall.age_s))
 
         def on_hung() -> None:
-            # The stalled step never returned: finish the run from the log and leave.
-            rec.close("error", "probe stalled: a step did not return")
-            derive()
-            os._exit(0)
+            # The stalled step never returned: finish the run from the log and leave. The
+            # process must end here whatever happens, or it would hang with the stuck step.
+            code = 0
+            try:
+                rec.close("error", "probe stalled: a step did not return")
+                derive()
+            except BaseException as exc:
+                print(f"ERROR: failed to write artifacts: {exc}", file=sys.stderr)
+                code = 2
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
 
         hb = Heartbeat(on_stall, on_hung)
         hb.start()

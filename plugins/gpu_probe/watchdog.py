@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vrx_core.log import diagnostics
+
 POLL_S = 0.5
 #: How long a stalled step may take to come back before the run is finished without it.
 HUNG_GRACE_S = 30.0
@@ -88,7 +90,11 @@ class Heartbeat:
             beat = self.snapshot()
             if beat.armed and beat.age_s > beat.threshold_s:
                 self.stalled.set()
-                self._on_stall(Stall(beat.threshold_s, beat.age_s))
+                try:
+                    self._on_stall(Stall(beat.threshold_s, beat.age_s))
+                except Exception as exc:
+                    # The loop still stops (``stalled`` is set) and the end event says so.
+                    diagnostics.get_logger().warning(f"probe watchdog could not record the stall: {exc}")
                 if not self._done.wait(self._hung_grace_s) and self._on_hung is not None:
                     self._on_hung()
                 return

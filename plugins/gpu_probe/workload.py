@@ -55,8 +55,8 @@ def load_factory(ref: str) -> Callable[..., Any]:
     module_name, _, attr = ref.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InvalidArgs(f"--model {ref}: cannot import {module_name}: {exc}") from exc
+    except Exception as exc:  # a user's module may fail to import in any way: it is their input
+        raise InvalidArgs(f"--model {ref}: cannot import {module_name}: {type(exc).__name__}: {exc}") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise InvalidArgs(f"--model {ref}: {module_name} has no callable {attr}")

@@ -276,3 +276,14 @@ def test_an_invalid_spec_leaves_nothing_behind(cli: Callable[..., Any], tmp_path
     assert r.err.count("invalid workload spec") == 1
     assert "$.ant_spec.ring_len" in r.err and "$.ant_spec.slot_dim" in r.err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_model_module_that_fails_to_import_is_invalid_args(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_model.py").write_text("def make(:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = cli(*probe_argv(tmp_path / "o", "--model", "broken_model:make"))
+    assert r.code == 2
+    prefix = "ERROR: invalid args: --model broken_model:make: cannot import broken_model: SyntaxError"
+    assert r.err.startswith(prefix)
