@@ -70,13 +70,9 @@ def record_probe(
     progress: Progress | None = None,
 ) -> None:
     """Record the probe into ``out_dir/events.jsonl`` (a new run: never appends to an old one)."""
-    rec = Recorder(out_dir, resume="never", registry=registry, name="probe")
-    try:
+    # The recorder's own context ends the run as ok, interrupted or error.
+    with Recorder(out_dir, resume="never", registry=registry, name="probe") as rec:
         _record(rec, plan, derive, telemetry, progress)
-    except BaseException as exc:
-        rec.close("interrupted" if isinstance(exc, KeyboardInterrupt) else "error", repr(exc))
-        raise
-    rec.close("ok")
 
 
 def _record(
