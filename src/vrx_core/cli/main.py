@@ -12,7 +12,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -206,7 +205,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.check:
         result, drifts = check(args.run_dir, args.plugins, mode=args.mode, against=args.out)
         for d in drifts:
-            where = d.path if Path(d.path).is_absolute() else f"{args.run_dir}/{d.path}"
+            where = d.path if d.source else f"{args.run_dir}/{d.path}"
             print(f"{where}: {d.reason}")
             for line in d.diff:
                 print(f"    {line}")

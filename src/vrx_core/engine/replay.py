@@ -141,6 +141,8 @@ class Drift:
     path: str
     reason: str
     diff: list[str] = field(default_factory=list)
+    #: A recorded input file (``path`` absolute) rather than a derived file of the run.
+    source: bool = False
 
 
 def check(
@@ -195,7 +197,7 @@ def _compare(on_disk: Path, fresh: Path, rel: str) -> Drift | None:
 
 
 def raise_on_drift(drifts: list[Drift]) -> None:
-    sources = sum(1 for d in drifts if Path(d.path).is_absolute())
+    sources = sum(1 for d in drifts if d.source)
     derived = len(drifts) - sources
     parts = [f"{derived} derived file(s) differ from a fresh replay"] if derived else []
     parts += [f"{sources} recorded source(s) changed or vanished"] if sources else []
@@ -217,11 +219,12 @@ def source_drifts(run_dir: Path, registry: EventRegistry) -> list[Drift]:
             now = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as exc:
             reason = f"source recorded at seq {ev.seq} cannot be read now: {exc.strerror}"
-            drifts.append(Drift(ev.path, reason))
+            drifts.append(Drift(ev.path, reason, source=True))
             continue
         if now != ev.sha256:
-            drifts.append(
-                Drift(ev.path, f"source changed since the run read it (seq {ev.seq}): sha256 {ev.sha256[:12]}"
-                      f" then, {now[:12]} now")
+            reason = (
+                f"source changed since the run read it (seq {ev.seq}): sha256 {ev.sha256[:12]}"
+                f" then, {now[:12]} now"
             )
+            drifts.append(Drift(ev.path, reason, source=True))
     return drifts
