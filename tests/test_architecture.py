@@ -11,12 +11,15 @@ SRC = ROOT / "src" / "vrx_core"
 PLUGINS = ROOT / "plugins"
 
 #: Lower layers never import higher ones. The top-level modules are the bottom layer.
-LAYERS = ["", "log", "integrations", "hooks", "engine", "follow", "cli"]
+LAYERS = ["", "capture", "log", "integrations", "hooks", "engine", "follow", "cli"]
 TOP_LEVEL = {"__init__", "__main__", "_version", "codec", "errors", "events", "testing", "upcast"}
 #: Public entry points that may reach any layer (lazily, in the case of ``vrx_core/__init__``).
 ENTRY_POINTS = {"vrx_core", "vrx_core.__main__", "vrx_core.testing"}
 #: Imports inside functions that reach up a layer, each on purpose (the docstring at the site says why).
-LATE_BOUND = {("vrx_core.log.reader", "vrx_core.hooks.manager")}
+LATE_BOUND = {
+    ("vrx_core.log.reader", "vrx_core.hooks.manager"),
+    ("vrx_core.log.start", "vrx_core.hooks.manager"),
+}
 MAX_LINES = 500
 
 

@@ -184,6 +184,70 @@ class Plan(Event, frozen=True, kw_only=True, tag="plan"):
     unit: str = "steps"
 
 
+class GitInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The git checkout a run's code came from; every field is None where git could not tell.
+
+    ``error`` names the first failure in the original probe's vocabulary (``git_not_found``,
+    ``git_rev_parse_nonzero_rc:128:...``); ``dirty`` is True when ``git status --porcelain`` lists
+    anything (untracked files included).
+    """
+
+    commit_full: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    message: str | None = None
+    error: str | None = None
+
+
+class TorchInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """torch and CUDA as the recording process saw them; ``devices`` lists each visible GPU
+    (``name``, ``total_memory_bytes``, ``capability``)."""
+
+    version: str
+    cuda_version: str | None = None
+    cuda_available: bool = False
+    devices: list[dict[str, JSONValue]] = []
+    errors: list[str] = []
+
+
+class Environment(Event, frozen=True, kw_only=True, tag="environment"):
+    """Where and with what a run ran, captured once at its start (``vrx_core.capture``).
+
+    ``python``: ``executable``, ``version``, ``implementation``; ``host``: ``hostname``,
+    ``platform``, ``machine``, ``cpu_count``, ``memory_bytes``, ``user``; ``packages``: the
+    version of every installed distribution; ``env_vars``: a fixed allowlist (never secrets);
+    ``torch``: None when the process had not imported torch.
+    """
+
+    git: GitInfo
+    python: dict[str, JSONValue]
+    host: dict[str, JSONValue]
+    cwd: str
+    packages: dict[str, str] = {}
+    env_vars: dict[str, str] = {}
+    torch: TorchInfo | None = None
+
+
+class Config(Event, frozen=True, kw_only=True, tag="config"):
+    """The run's configuration: ``composed`` as written (``${...}`` interpolations kept) and
+    ``resolved`` (none left). ``source`` is the file it was loaded from, if any."""
+
+    composed: dict[str, JSONValue]
+    resolved: dict[str, JSONValue]
+    source: str | None = None
+
+
+class RunLayout(Event, frozen=True, kw_only=True, tag="layout"):
+    """Where the run was placed: ``style`` ``rvinci`` (``runs/<project>/<stamp>_<git_hash>/``) or
+    ``mgr`` (``artifacts/<kind>/<topic>/<run_id>/``); ``run_id`` is the directory's name."""
+
+    style: Literal["rvinci", "mgr"]
+    run_id: str
+    project: str | None = None
+    kind: str | None = None
+    topic: str | None = None
+
+
 class UnknownEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A line whose kind is not registered (newer writer, or a plugin that is not installed).
 
@@ -211,6 +275,9 @@ CORE_KINDS: tuple[type[Event], ...] = (
     Artifact,
     Source,
     Plan,
+    Environment,
+    Config,
+    RunLayout,
 )
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -351,8 +418,11 @@ __all__ = [
     "AnyEvent",
     "Artifact",
     "Checkpoint",
+    "Config",
+    "Environment",
     "Event",
     "EventRegistry",
+    "GitInfo",
     "KindInfo",
     "Log",
     "Metric",
@@ -360,8 +430,10 @@ __all__ = [
     "Plan",
     "Resumed",
     "RunEnd",
+    "RunLayout",
     "RunStart",
     "Sync",
+    "TorchInfo",
     "UnknownEvent",
     "WriterInfo",
     "core_registry",

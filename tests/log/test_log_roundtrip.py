@@ -25,16 +25,21 @@ from vrx_core.events import (
     WRITER_KINDS,
     Artifact,
     Checkpoint,
+    Config,
+    Environment,
     Event,
+    GitInfo,
     Log,
     Metric,
     Params,
     Plan,
     Resumed,
     RunEnd,
+    RunLayout,
     RunStart,
     Source,
     Sync,
+    TorchInfo,
     WriterInfo,
     registry,
 )
@@ -77,7 +82,39 @@ artifact = st.builds(Artifact, path=text, size_bytes=opt_int, sha256=sha, media_
 plan = st.builds(Plan, total=st.integers(0, 2**40), unit=text)
 hexdigest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 source = st.builds(Source, path=text, sha256=hexdigest, size_bytes=st.integers(0, 2**40), text=opt_text)
-user_event = st.one_of(metric, params, log, checkpoint, artifact, plan, source)
+opt_bool = st.none() | st.booleans()
+git = st.builds(
+    GitInfo, commit_full=opt_text, branch=opt_text, dirty=opt_bool, message=opt_text, error=opt_text
+)
+device = st.fixed_dictionaries({"name": opt_text, "total_memory_bytes": opt_int, "capability": opt_text})
+torch_info = st.none() | st.builds(
+    TorchInfo,
+    version=text,
+    cuda_version=opt_text,
+    cuda_available=st.booleans(),
+    devices=st.lists(device, max_size=2),
+    errors=st.lists(text, max_size=2),
+)
+environment = st.builds(
+    Environment,
+    git=git,
+    python=json_dicts,
+    host=json_dicts,
+    cwd=text,
+    packages=st.dictionaries(text, text, max_size=4),
+    env_vars=st.dictionaries(text, text, max_size=3),
+    torch=torch_info,
+)
+config = st.builds(Config, composed=json_dicts, resolved=json_dicts, source=opt_text)
+layout = st.builds(
+    RunLayout,
+    style=st.sampled_from(["rvinci", "mgr"]),
+    run_id=text,
+    project=opt_text,
+    kind=opt_text,
+    topic=opt_text,
+)
+user_event = st.one_of(metric, params, log, checkpoint, artifact, plan, source, environment, config, layout)
 
 writer_info = st.builds(
     WriterInfo, host=text, pid=st.integers(0, 2**31), boot_id=text, version=text, epoch=st.integers(0, 99)
@@ -199,6 +236,7 @@ def test_log_free_form_strings_that_look_non_finite_stay_strings(tmp_path: Path)
 def test_log_all_core_kinds_are_covered() -> None:
     """The round-trip strategies above cover every core kind (a new kind must be added here)."""
     covered = {Metric, Params, Log, Checkpoint, Artifact, Plan, Source, RunStart, RunEnd, Sync, Resumed}
+    covered |= {Environment, Config, RunLayout}
     assert set(CORE_KINDS) == covered
 
 

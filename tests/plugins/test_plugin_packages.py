@@ -61,7 +61,16 @@ def _imported_packages(package: str, root: Path = PLUGINS) -> dict[str, set[str]
 
 def test_builtin_plugins_are_entry_points_and_libraries_are_not() -> None:
     plugins = _entry_point_packages()
-    assert plugins == {"ant_ratio", "assoc_eval", "frame_triage", "gpu_probe", "gpu_telemetry", "manifest"}
+    assert plugins == {
+        "ant_ratio",
+        "assoc_eval",
+        "frame_triage",
+        "gpu_probe",
+        "gpu_telemetry",
+        "manifest",
+        "run_telemetry",
+        "runs",
+    }
     assert plugins <= _packages()
     assert {"bundles", "telemetry", "workloads"} <= _packages() - plugins
 

@@ -314,6 +314,30 @@ class PluginSet:
             problems.extend(found or ())
         return problems
 
+    def end_of_run(self, run_dir: Path, console: Any) -> None:
+        """Each plugin's end-of-run summary; a failing one is a warning, never an error."""
+        for impl in self.pm.hook.vrx_end_of_run.get_hookimpls():
+            try:
+                impl.function(**{k: {"run_dir": run_dir, "console": console}[k] for k in impl.argnames})
+            except Exception as exc:
+                _warn(f"plugin {impl.plugin_name}: end-of-run summary failed: {type(exc).__name__}: {exc}")
+
+    def run_verdicts(self, run_dir: Path) -> dict[str, str]:
+        """Each plugin's ``vrx_run_verdict`` on a run, by plugin name (None answers left out).
+
+        A plugin that raises gets ``error: <Exception>`` for this run: one plugin must not stop a
+        listing of many runs.
+        """
+        verdicts: dict[str, str] = {}
+        for impl in self.pm.hook.vrx_run_verdict.get_hookimpls():
+            try:
+                found = impl.function(**{k: run_dir for k in impl.argnames})
+            except Exception as exc:
+                found = f"error: {type(exc).__name__}"
+            if found is not None:
+                verdicts[impl.plugin_name] = str(found)
+        return dict(sorted(verdicts.items()))
+
     def demo(self, parent: Path) -> list[str]:
         lines: list[str] = []
         for _, found in self._each("vrx_demo", parent=parent, plugins=self):
@@ -335,6 +359,7 @@ class PluginSet:
         args.plugins = self
         args.pm_registry = lambda: self.registry
         args.plugin_verify_problems = self.verify_problems
+        args.plugin_run_verdicts = self.run_verdicts
 
 
 _INSTALLED: dict[tuple[str | None, str | None], EventRegistry] = {}
@@ -355,6 +380,12 @@ def installed_registry() -> EventRegistry:
             _warn(skipped.render())
         registry = _INSTALLED[key] = plugins.registry
     return registry
+
+
+def print_end_of_run(run_dir: Path, console: Any) -> None:
+    """The installed plugins' end-of-run summaries of ``run_dir`` (see ``vrx_end_of_run``)."""
+    plugins = PluginSet.load(Selection.from_argv([]), strict=False)
+    plugins.end_of_run(run_dir, console)
 
 
 def _warn(message: str) -> None:

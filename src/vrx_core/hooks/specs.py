@@ -7,7 +7,8 @@ after the hooks below. Call hooks with keyword arguments only. Hooks are grouped
   :func:`vrx_event_kinds`, :func:`vrx_upcasters`, :func:`vrx_add_commands`;
 * **derivation** (called once per replay or tail): :func:`vrx_deriver`;
 * **following** (called once per tail): :func:`vrx_alert_rules`;
-* **checks and demo**: :func:`vrx_verify_run`, :func:`vrx_demo`.
+* **checks and demo**: :func:`vrx_verify_run`, :func:`vrx_run_verdict` (``vrx ls``), :func:`vrx_demo`;
+* **recording** (in the recording process): :func:`vrx_end_of_run`.
 
 Per-event work never goes through pluggy: :func:`vrx_deriver` returns a :class:`Deriver` whose
 ``on_event`` the replay engine calls through a dispatch table built once per replay (a pluggy call
@@ -18,7 +19,7 @@ likewise returns an object the follower dispatches to.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -151,6 +152,36 @@ def vrx_verify_run(run_dir: Path) -> list[str]:
     .. versionadded:: 0.1
     """
     raise NotImplementedError
+
+
+@hookspec
+def vrx_run_verdict(run_dir: Path) -> str | None:
+    """Return this plugin's short verdict on a run (``PASS``, ``FAIL``, ``acc 0.93``), or None.
+
+    ``vrx ls`` calls it once per listed run and shows every plugin's answer beside the run. Read
+    only your own derived files (``vrx_core.engine.runinfo.derived_by`` tells whose a shared name
+    such as ``metrics.json`` is), never the log, and return None quickly for a run that has
+    nothing of yours: a listing asks thousands of runs. A verdict that raises is shown as
+    ``error: <Exception>`` for that run; the listing goes on.
+
+    .. versionadded:: 0.2
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def vrx_end_of_run(run_dir: Path, console: Any) -> None:
+    """Print this plugin's end-of-run summary of the run that just ended (a Rich table, say).
+
+    Called by :meth:`Recorder.close <vrx_core.Recorder.close>` when the run's output is a
+    terminal (or ``Recorder(summary=True)``), never when piped. Read what you need from the run
+    directory; print nothing for a run that has nothing of yours. A failure here is reported as
+    one warning line and never affects the recorded run.
+
+    :param console: a ``rich.console.Console`` writing to the terminal.
+
+    .. versionadded:: 0.2
+    """
 
 
 @hookspec

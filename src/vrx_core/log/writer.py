@@ -25,39 +25,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 from vrx_core._version import __version__
-from vrx_core.errors import (
-    CannotCreate,
-    CorruptLog,
-    InvalidEvent,
-    NoSuchRun,
-    RecorderIOError,
-    RunExists,
-    VrxError,
-)
-from vrx_core.events import (
-    Event,
-    EventRegistry,
-    Resumed,
-    RunEnd,
-    RunStart,
-    WriterInfo,
-)
+from vrx_core.errors import CannotCreate, CorruptLog, InvalidEvent, RecorderIOError, RunExists, VrxError
+from vrx_core.events import Environment, Event, EventRegistry, Resumed, RunEnd, RunStart, WriterInfo
 from vrx_core.events import registry as default_registry
 from vrx_core.log import diagnostics
 from vrx_core.log.atomic import atomic_write, fsync_dir
 from vrx_core.log.framing import FORMAT_MAJOR, FORMAT_MINOR, MAX_DEPTH, MAX_LINE_BYTES, EventEncoder
+from vrx_core.log.layout import Layout
 from vrx_core.log.lock import WriterLock, acquire, boot_id
 from vrx_core.log.reader import LogReader, RunningHash
 from vrx_core.log.rundir import RunDir
+from vrx_core.log.start import ResumeMode, check_resume, plan_start, print_summary, wants_summary
 from vrx_core.log.writepath import WritePath
 
 Durability = Literal["group", "every", "os"]
-ResumeMode = Literal["auto", "allow", "never", "must"]
 RESUME_MODES: tuple[ResumeMode, ...] = ("auto", "allow", "never", "must")
 DURABILITY_MODES: tuple[Durability, ...] = ("group", "every", "os")
 
@@ -98,12 +83,23 @@ class Recorder(WritePath):
         heartbeat_s: how often an idle writer touches ``writer.lock`` so a tail can tell "quiet"
             from "dead".
         registry: the event kinds this recorder accepts (default: the process-wide registry).
+        layout: place a new run by a layout instead of ``run_dir``
+            (:class:`~vrx_core.log.layout.RvinciLayout`, :class:`~vrx_core.log.layout.MgrLayout`).
+        config: the run's configuration (OmegaConf object, mapping or YAML path), recorded as
+            composed and resolved; an unresolvable one raises ``ConfigError`` before anything is created.
+        environment: record the ``environment`` event (git, packages, host, torch); default: when
+            a layout or config is given. An :class:`~vrx_core.events.Environment` is recorded as is.
+        summary: print the plugins' end-of-run summaries at close (default: when stdout is a terminal).
     """
 
     def __init__(
         self,
-        run_dir: str | os.PathLike[str],
+        run_dir: str | os.PathLike[str] | None = None,
         *,
+        layout: Layout | None = None,
+        config: Any = None,
+        environment: bool | Environment | None = None,
+        summary: bool | None = None,
         run_id: str | None = None,
         name: str | None = None,
         durability: Durability = "group",
@@ -124,7 +120,9 @@ class Recorder(WritePath):
         if not 0 < max_line_bytes <= MAX_LINE_BYTES:
             # Readers (replay, verify, resume) reject longer lines: never write what cannot be read.
             raise ValueError(f"max_line_bytes must be in 1..{MAX_LINE_BYTES} (the reader's limit)")
-        self.run_dir = RunDir.of(run_dir).root
+        start = plan_start(run_dir, layout=layout, config=config, environment=environment)
+        self.run_dir = RunDir.of(start.run_dir).root
+        self._summary = summary
         self.path = RunDir(self.run_dir).log
         self.durability: Durability = durability
         self.fsync_every_n = max(1, fsync_every_n)
@@ -178,7 +176,7 @@ class Recorder(WritePath):
             if self.path.is_symlink():
                 raise CannotCreate("cannot open event log for writing: is a symlink", path=self.path)
             exists = self.path.exists() and self.path.stat().st_size > 0
-            _check_resume(resume, exists, self.run_dir)
+            check_resume(resume, exists, self.run_dir)
             if not (exists and self._resume(reopen_ended=resume == "allow")):
                 self._create(run_id or self.run_dir.resolve().name, name)
         except BaseException:
@@ -187,6 +185,8 @@ class Recorder(WritePath):
         self.run_id: str = self._run_id
         self._inline = type(self).emit is Recorder.emit  # a subclass's own emit stays in charge
         self._start_ticker()
+        for event in start.events:
+            self.emit(event)
 
     @classmethod
     def fresh(cls, root: str | os.PathLike[str], name: str, **options: Any) -> Recorder:
@@ -260,6 +260,7 @@ class Recorder(WritePath):
         with self._mutex:
             if self._closed:
                 return
+            ended = False
             try:
                 if self._failed is None:
                     # run_end is written before its own fsync, so it vouches for nothing: first make
@@ -284,10 +285,13 @@ class Recorder(WritePath):
                         with contextlib.suppress(OSError):
                             self._fs.ftruncate(self._fd, end_at)
                         raise
+                    ended = True
             finally:
                 self._closed = True
                 self._fast = {}
                 self._abandon()
+        if ended and wants_summary(self._summary):
+            print_summary(self.run_dir)
 
     def __enter__(self) -> Recorder:
         return self
@@ -467,15 +471,3 @@ class Recorder(WritePath):
             self._fd = -1
         self._lock.release()
 
-
-def _check_resume(mode: ResumeMode, exists: bool, run_dir: Path) -> None:
-    """Refuse what ``mode`` rules out before anything is written (an ended run is refused by
-    ``_resume``, which reads the log)."""
-    if exists and mode == "never":
-        raise RunExists(
-            'a run is already recorded here and resume="never" only starts new runs; '
-            'use another directory (Recorder.fresh("runs", "NAME") makes one) or resume="auto"',
-            path=run_dir,
-        )
-    if not exists and mode == "must":
-        raise NoSuchRun('no run to resume here (resume="must" requires one)', path=run_dir)

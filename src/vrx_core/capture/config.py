@@ -1,0 +1,111 @@
+"""The ``config`` event: a run's configuration as composed (``${...}`` kept) and resolved.
+
+OmegaConf (2.4, the ``config`` extra) composes and resolves. A plain dict without interpolations
+needs no OmegaConf. Resolution happens here, before the run starts, so a config that cannot be
+resolved stops the program with one line naming the key instead of failing hours in.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+from vrx_core.errors import ExitCode, VrxError
+from vrx_core.events import Config, JSONValue
+
+INSTALL_HINT = "pip install 'vrx-core[config]'"
+
+
+class ConfigError(VrxError):
+    """The run's configuration cannot be recorded: unresolvable, missing or not JSON-like."""
+
+    exit_code = ExitCode.USAGE
+
+
+def capture_config(config: Any, *, source: str | os.PathLike[str] | None = None) -> Config:
+    """The ``config`` event of ``config``: an OmegaConf ``DictConfig``, a mapping, or the path of
+    a YAML file (loaded with OmegaConf). Raises :class:`ConfigError` naming the first key that
+    cannot be resolved (``${...}`` to a missing key, a ``???`` mandatory value, a failing resolver).
+    """
+    if isinstance(config, str | PurePath):
+        source = config
+        config = _load_yaml(Path(config))
+    where = os.fspath(source) if source is not None else None
+    if isinstance(config, Mapping) and not _has_interpolation(config):
+        plain = _jsonable(config, "", where)
+        return Config(composed=plain, resolved=plain, source=where)
+    omegaconf = _omegaconf("a config with ${...} interpolations or an OmegaConf object")
+    cfg = config if omegaconf.OmegaConf.is_config(config) else omegaconf.OmegaConf.create(dict(config))
+    if not omegaconf.OmegaConf.is_dict(cfg):
+        raise ConfigError("the config must be a mapping at the top, got a list", path=where)
+    composed = omegaconf.OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    try:
+        resolved = omegaconf.OmegaConf.to_container(
+            cfg, resolve=True, throw_on_missing=True, enum_to_str=True
+        )
+    except omegaconf.errors.OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "?"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot resolve config key `{key}`: {reason}", path=where) from None
+    return Config(
+        composed=_jsonable(composed, "", where), resolved=_jsonable(resolved, "", where), source=where
+    )
+
+
+def _load_yaml(path: Path) -> Any:
+    omegaconf = _omegaconf("loading a YAML config")
+    try:
+        return omegaconf.OmegaConf.load(path)
+    except FileNotFoundError:
+        raise ConfigError("no such config file", path=path) from None
+    except (OSError, ValueError, omegaconf.errors.OmegaConfBaseException) as exc:
+        raise ConfigError(f"cannot load config: {str(exc).splitlines()[0]}", path=path) from None
+    except Exception as exc:  # yaml.YAMLError: PyYAML is only importable through OmegaConf
+        raise ConfigError(f"cannot parse YAML: {str(exc).splitlines()[0]}", path=path) from None
+
+
+def _omegaconf(needed_for: str) -> Any:
+    try:
+        import omegaconf
+    except ImportError:
+        raise ConfigError(f"{needed_for} needs OmegaConf: {INSTALL_HINT}") from None
+    return omegaconf
+
+
+def _has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value or value == "???"
+    if isinstance(value, Mapping):
+        return any(_has_interpolation(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_interpolation(v) for v in value)
+    return False
+
+
+def _jsonable(value: Any, key: str, where: str | None) -> Any:
+    """``value`` as JSON data (what the log holds), or a ConfigError naming the key that is not."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value  # NaN and Inf too: the log spells them itself
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, Mapping):
+        out: dict[str, JSONValue] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"config keys must be strings, got {k!r} under `{key or '.'}`", path=where)
+            out[k] = _jsonable(v, f"{key}.{k}" if key else k, where)
+        return out
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, f"{key}[{i}]", where) for i, v in enumerate(value)]
+    raise ConfigError(
+        f"config value at `{key}` is a {type(value).__name__}; only JSON-like values can be recorded",
+        path=where,
+    )
+
+
+__all__ = ["INSTALL_HINT", "ConfigError", "capture_config"]
