@@ -8,6 +8,7 @@ resolved stops the program with one line naming the key instead of failing hours
 from __future__ import annotations
 
 import enum
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePath
@@ -34,7 +35,9 @@ def capture_config(config: Any, *, source: str | os.PathLike[str] | None = None)
         source = config
         config = _load_yaml(Path(config))
     where = os.fspath(source) if source is not None else None
-    if isinstance(config, Mapping) and not _has_interpolation(config):
+    # An OmegaConf object is a Mapping too, but reading its values would resolve them.
+    from_omegaconf = type(config).__module__.startswith("omegaconf")
+    if isinstance(config, Mapping) and not from_omegaconf and not _has_interpolation(config):
         plain = _jsonable(config, "", where)
         return Config(composed=plain, resolved=plain, source=where)
     omegaconf = _omegaconf("a config with ${...} interpolations or an OmegaConf object")
@@ -87,8 +90,13 @@ def _has_interpolation(value: Any) -> bool:
 
 def _jsonable(value: Any, key: str, where: str | None) -> Any:
     """``value`` as JSON data (what the log holds), or a ConfigError naming the key that is not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        # The log keeps NaN/Inf only in float fields of a kind; a config is free-form JSON.
+        raise ConfigError(
+            f"config value at `{key}` is {value}; only finite numbers can be recorded", path=where
+        )
     if value is None or isinstance(value, bool | int | float | str):
-        return value  # NaN and Inf too: the log spells them itself
+        return value
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, PurePath):

@@ -38,6 +38,8 @@ class RvinciLayout:
     project: str
     root: str | os.PathLike[str] = "runs"
     style: ClassVar[Literal["rvinci", "mgr"]] = "rvinci"
+    #: Created with the run: where predictions, checkpoints and logs go (runs_and_artifacts.md).
+    subdirs: ClassVar[tuple[str, ...]] = ("artifacts/predictions", "artifacts/checkpoints", "logs")
 
     def __post_init__(self) -> None:
         _check_segment("project", self.project)
@@ -61,6 +63,7 @@ class MgrLayout:
     tag: str | None = None
     root: str | os.PathLike[str] = "artifacts"
     style: ClassVar[Literal["rvinci", "mgr"]] = "mgr"
+    subdirs: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in MGR_KINDS:
@@ -103,6 +106,8 @@ def create_run_dir(layout: Layout, *, git_hash: str | None = None, now: float | 
             candidate.mkdir()
         except FileExistsError:
             continue
+        for sub in layout.subdirs:
+            (candidate / sub).mkdir(parents=True)
         return candidate
     raise UsageError(f"no free run directory name for {base!r}", path=parent)
 

@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from vrx_core.capture.config import capture_config
-from vrx_core.capture.environment import collect_environment
-from vrx_core.capture.git import read_git, short_hash
 from vrx_core.errors import NoSuchRun, RunExists
 from vrx_core.events import Environment, Event
 from vrx_core.log import diagnostics
@@ -48,6 +45,13 @@ def plan_start(
     """
     if (run_dir is None) == (layout is None):
         raise TypeError("Recorder needs either a run directory or layout=..., not both")
+    if run_dir is not None and config is None and not environment:
+        return StartPlan(Path(run_dir))
+    # Imported here: a bare recorder (every training rank) never pays for importlib.metadata.
+    from vrx_core.capture.config import capture_config
+    from vrx_core.capture.environment import collect_environment
+    from vrx_core.capture.git import read_git, short_hash
+
     config_event = capture_config(config) if config is not None else None
     env: Environment | None
     if isinstance(environment, Environment):
