@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vrx_core.capture.git import git_toplevel, read_git
 from vrx_core.events import Source
 from vrx_core.log.rundir import RunDir
 
@@ -23,7 +23,6 @@ from .packet import ENV, METRICS, REPORT, RUN_CMD
 
 #: A source's text goes into one log line, which the reader caps at 1 MiB; JSON escaping grows it.
 MAX_SOURCE_BYTES = 400_000
-GIT_TIMEOUT_S = 10.0
 
 
 class InputError(ValueError):
@@ -118,18 +117,8 @@ def utc_now() -> str:
 
 def git_context(cwd: Path) -> tuple[Path | None, str | None]:
     """The git work tree ``cwd`` is in and its ``HEAD`` commit; None for what git cannot say."""
-    top = _git(cwd, "rev-parse", "--show-toplevel")
+    top = git_toplevel(cwd)
     if top is None:
         return None, None
-    root = Path(top).resolve()
-    return root, _git(root, "rev-parse", "HEAD")
-
-
-def _git(cwd: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out or None
+    root = top.resolve()
+    return root, read_git(root).commit_full

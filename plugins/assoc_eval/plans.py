@@ -8,36 +8,23 @@ and the platform are read here, once, and recorded; a replay never reads them ag
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from vrx_core.capture.git import read_git
 
 from .settings import InvalidArgs, check_values, resolve_ant, resolve_budget
 
 BENCHMARK_RUN = "vrx_assoc_run"
 BENCHMARK_EVAL = "eval_ckpt_assoc_byte"
 MODEL_KIND = "absolute_hallway"  # the original's name for the ring-pointer model
-_GIT_TIMEOUT_S = 5.0
 
 
 def git_rev(cwd: Path) -> str | None:
     """``git rev-parse HEAD`` of the repository holding ``cwd``, or None (not a checkout, no git)."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() or None
+    return read_git(cwd).commit_full
 
 
 def environment() -> dict[str, Any]:

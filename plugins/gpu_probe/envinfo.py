@@ -5,8 +5,11 @@ a missing fact is null plus a line in ``errors``; nothing here raises for a miss
 nvidia-smi or git. It writes no file: the probe records the dict as a ``probe.env`` event and
 ``env.json`` is derived from the log (:func:`env_json` is the original's serialization).
 
-Subprocesses and ``which`` are parameters so tests can play a machine with or without
-nvidia-smi or git; torch is imported only when the collection runs.
+torch and git are read through the core (``vrx_core.capture``): :func:`collect_facts` makes the
+run's ``environment`` event, which the probe records too, and :func:`env_from` builds env.json
+from it plus what only the probe asks (nvidia-smi, precision, AMP, its variable whitelist), so
+each is asked once per probe. Subprocesses and ``which`` are parameters so tests can play a
+machine with or without nvidia-smi or git; torch is imported only when the collection runs.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
+
+from vrx_core.capture.environment import collect_environment
+from vrx_core.capture.proc import Runner, Which, run_command, truncate
+from vrx_core.events import Environment, GitInfo, TorchInfo
 
 ENV_SCHEMA_VERSION = "v1"
 #: Kept as the original tool names itself: readers of env_lock v1 files compare it.
@@ -64,54 +71,32 @@ ENV_VAR_WHITELIST: tuple[str, ...] = (
 
 #: ``nvidia_smi_raw`` is cut to this many characters (the end replaced by a marker).
 RAW_MAX_CHARS = 65536
-_TRUNCATED = "\n...<truncated>...\n"
 #: Structured queries, richest first; the first that parses wins (driver_model is Windows-only).
 SMI_QUERIES: tuple[str, ...] = (
     "driver_version,name,memory.total,compute_cap,driver_model.current",
     "driver_version,name,memory.total,compute_cap",
 )
 _SMI_TIMEOUT_S = 3.0
-_GIT_TIMEOUT_S = 2.0
 
 
-class Completed(NamedTuple):
-    """A subprocess's outcome: exit code, stdout, stderr, or ``error`` when it could not run."""
+class Facts(NamedTuple):
+    """What the probe shares with the core: the run's ``environment`` event (git, torch, host) and
+    why torch is missing from it (``torch_import_failed: ...``; the core never imports torch)."""
 
-    returncode: int
-    stdout: str
-    stderr: str
-    error: str | None = None
-
-
-#: ``run(argv, cwd, timeout_s)``: how commands are run (injectable).
-Runner = Callable[[Sequence[str], Path | None, float], Completed]
-#: ``which(name)``: the path of a program, or None (injectable).
-Which = Callable[[str], str | None]
+    environment: Environment
+    torch_error: str | None = None
 
 
-def run_command(argv: Sequence[str], cwd: Path | None, timeout_s: float) -> Completed:
-    """Run ``argv`` and capture its text output; never raises (a failure to run is ``error``)."""
-    try:
-        done = subprocess.run(
-            list(argv),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",  # a stray byte must not cost the whole output, nor reach the log unpaired
-            check=False,
-            timeout=timeout_s,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        return Completed(999, "", "", f"{type(exc).__name__}: {exc}")
-    return Completed(done.returncode, done.stdout or "", done.stderr or "")
+def collect_facts(
+    cwd: Path | None = None, *, run: Runner = run_command, which: Which = shutil.which
+) -> Facts:
+    """Import torch (recording why it cannot be) and collect the ``environment`` event once.
 
-
-def truncate(text: str, max_chars: int) -> str:
-    """``text`` when it fits, else its start plus a marker, within ``max_chars`` characters."""
-    if len(text) <= max_chars:
-        return text
-    return text[: max_chars - 32] + _TRUNCATED
+    ``cwd`` is where git is asked for the commit (default: the current directory, the code being
+    run).
+    """
+    torch, torch_error = _import_torch()
+    return Facts(collect_environment(cwd, torch=torch, run=run, which=which), torch_error)
 
 
 def collect_env(
@@ -125,28 +110,56 @@ def collect_env(
     which: Which = shutil.which,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The env.json object of this machine now: :func:`collect_facts`, then :func:`env_from`."""
+    return env_from(
+        collect_facts(cwd, run=run, which=which),
+        precision=precision,
+        amp=amp,
+        extra_errors=extra_errors,
+        now_utc=now_utc,
+        run=run,
+        which=which,
+        environ=environ,
+    )
+
+
+def env_from(
+    facts: Facts,
+    *,
+    precision: str,
+    amp: int | None,
+    extra_errors: Sequence[str] = (),
+    now_utc: datetime | None = None,
+    run: Runner = run_command,
+    which: Which = shutil.which,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The env.json object: exactly :data:`ENV_KEYS_V1`, in that order.
 
-    ``cwd`` is where git is asked for the commit (default: the current directory, the code being
-    run); ``extra_errors`` are appended to ``errors`` (``nvml_unavailable: ...`` from the
-    sampler, for one); ``now_utc`` fixes ``generated_utc``; ``run``, ``which`` and ``environ``
-    stand in for subprocesses, ``shutil.which`` and ``os.environ``.
+    torch and git come from ``facts``; nvidia-smi is asked here. ``extra_errors`` are appended to
+    ``errors`` (``nvml_unavailable: ...`` from the sampler, for one); ``now_utc`` fixes
+    ``generated_utc``; ``run``, ``which`` and ``environ`` stand in for subprocesses,
+    ``shutil.which`` and ``os.environ``.
     """
     errors: list[str] = []
     env: dict[str, Any] = dict.fromkeys(ENV_KEYS_V1)
+    host_platform = facts.environment.host.get("platform")
     env.update(
         env_schema_version=ENV_SCHEMA_VERSION,
         tool_version=TOOL_VERSION,
         generated_utc=_utc_iso(now_utc),
-        os=platform.platform(),
+        os=host_platform if isinstance(host_platform, str) else platform.platform(),
         python_version=sys.version.replace("\n", " "),
         precision=precision,
         amp=amp,
         env_vars=_env_vars(os.environ if environ is None else environ),
     )
-    _collect_torch(env, errors)
+    if facts.torch_error is not None:
+        errors.append(facts.torch_error)
+    elif facts.environment.torch is not None:
+        _apply_torch(env, errors, facts.environment.torch)
     _collect_nvidia_smi(env, errors, run, which)
-    _collect_git(env, errors, run, which, Path.cwd() if cwd is None else cwd)
+    _apply_git(env, errors, facts.environment.git)
     env["errors"] = [*errors, *extra_errors]
     return env
 
@@ -168,39 +181,24 @@ def _env_vars(environ: Mapping[str, str]) -> dict[str, str | None]:
 # -- torch ---------------------------------------------------------------------------------------
 
 
-def _collect_torch(env: dict[str, Any], errors: list[str]) -> None:
+def _import_torch() -> tuple[ModuleType | None, str | None]:
     try:
-        torch = importlib.import_module("torch")
+        return importlib.import_module("torch"), None
     except Exception as exc:  # ImportError, or whatever a broken CUDA install raises on import
-        errors.append(f"torch_import_failed: {type(exc).__name__}: {exc}")
-        return
-    version = getattr(torch, "__version__", None)
-    # str(): torch's TorchVersion is a str subclass that msgspec (the log) will not encode.
-    env["torch_version"] = None if version is None else str(version)
-    try:
-        cuda_version = getattr(getattr(torch, "version", None), "cuda", None)
-        if isinstance(cuda_version, str) and cuda_version.strip():
-            env["cuda_version"] = str(cuda_version.strip())
-    except Exception as exc:
-        errors.append(f"torch_cuda_version_failed: {type(exc).__name__}: {exc}")
-    try:
-        _collect_cuda_device(env, getattr(torch, "cuda", None))
-    except Exception as exc:  # a driver/runtime mismatch surfaces here, not at import
-        errors.append(f"torch_cuda_props_failed: {type(exc).__name__}: {exc}")
+        return None, f"torch_import_failed: {type(exc).__name__}: {exc}"
 
 
-def _collect_cuda_device(env: dict[str, Any], cuda: Any) -> None:
-    """Name, memory and compute capability of CUDA device 0, when CUDA is usable."""
-    if cuda is None or not bool(cuda.is_available()):
-        return
-    props = cuda.get_device_properties(0)
-    name = getattr(props, "name", None)
-    env["gpu_name"] = None if name is None else str(name)
-    total = getattr(props, "total_memory", None)
-    env["total_vram_bytes"] = int(total) if total is not None else None
-    major, minor = getattr(props, "major", None), getattr(props, "minor", None)
-    if major is not None and minor is not None:
-        env["compute_capability"] = f"{major}.{minor}"
+def _apply_torch(env: dict[str, Any], errors: list[str], torch: TorchInfo) -> None:
+    """Version, CUDA build and device 0 (name, memory, compute capability) when CUDA is usable."""
+    # The core names a torch without __version__ "unknown"; env.json has always said null.
+    env["torch_version"] = None if torch.version == "unknown" else torch.version
+    env["cuda_version"] = torch.cuda_version
+    errors.extend(torch.errors)  # torch_cuda_version_failed, then torch_cuda_props_failed
+    device = next((d for d in torch.devices if d.get("index", 0) == 0), None)
+    if device is not None:
+        env["gpu_name"] = device.get("name")
+        env["total_vram_bytes"] = device.get("total_memory_bytes")
+        env["compute_capability"] = device.get("capability")
 
 
 # -- nvidia-smi ----------------------------------------------------------------------------------
@@ -299,28 +297,10 @@ def _apply_smi_row(env: dict[str, Any], errors: list[str], row: dict[str, str]) 
 # -- git -----------------------------------------------------------------------------------------
 
 
-def _collect_git(env: dict[str, Any], errors: list[str], run: Runner, which: Which, cwd: Path) -> None:
-    if which("git") is None:
-        env["git_error"] = "git_not_found"
-        errors.append("git_not_found")
-        return
-    commit = run(["git", "rev-parse", "HEAD"], cwd, _GIT_TIMEOUT_S)
-    failure = _git_failure("rev_parse", commit)
-    if failure is None:
-        env["git_commit"] = commit.stdout.strip() or None
-        status = run(["git", "status", "--porcelain"], cwd, _GIT_TIMEOUT_S)
-        failure = _git_failure("status", status)
-        if failure is None:
-            env["git_dirty"] = 1 if status.stdout.strip() else 0
-    if failure is not None:
-        env["git_error"] = failure
-        errors.append(failure)
-
-
-def _git_failure(step: str, done: Completed) -> str | None:
-    """``git_<step>_failed:...`` / ``git_<step>_nonzero_rc:<rc>:<stderr>``, or None on success."""
-    if done.error is not None:
-        return f"git_{step}_failed:{done.error}"
-    if done.returncode != 0:
-        return f"git_{step}_nonzero_rc:{done.returncode}:{truncate(done.stderr.strip(), 200)}"
-    return None
+def _apply_git(env: dict[str, Any], errors: list[str], git: GitInfo) -> None:
+    """``git_commit``, ``git_dirty`` as 1/0 (null when ``git status`` failed) and ``git_error``."""
+    env["git_commit"] = git.commit_full
+    env["git_dirty"] = None if git.dirty is None else int(git.dirty)
+    env["git_error"] = git.error
+    if git.error is not None:
+        errors.append(git.error)

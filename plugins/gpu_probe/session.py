@@ -19,7 +19,7 @@ from vrx_core.events import EventRegistry
 from vrx_core.log.writer import Recorder
 
 from .args import ProbeArgs, started_fields
-from .envinfo import collect_env
+from .envinfo import Facts, collect_facts, env_from
 from .events import ProbeEnded, ProbeEnv, ProbeError, ProbeStall, ProbeStarted
 from .runner import ProbeLoop, Progress, resolve_device
 from .stats import is_oom
@@ -70,15 +70,21 @@ def record_probe(
     progress: Progress | None = None,
 ) -> None:
     """Record the probe into ``out_dir/events.jsonl`` (a new run: never appends to an old one)."""
+    # torch and git are asked once: the same facts are the run's `environment` event and env.json's.
+    facts = collect_facts()
     # The recorder's own context ends the run as ok, interrupted or error.
-    with Recorder(out_dir, resume="never", registry=registry, name="probe") as rec:
-        _record(rec, plan, derive, telemetry, progress)
+    with Recorder(
+        out_dir, resume="never", registry=registry, name="probe", environment=facts.environment
+    ) as rec:
+        _record(rec, plan, facts, derive, telemetry=telemetry, progress=progress)
 
 
 def _record(
     rec: Recorder,
     plan: ProbePlan,
+    facts: Facts,
     derive: Callable[[], None],
+    *,
     telemetry: Callable[[Recorder], Any] | None,
     progress: Progress | None,
 ) -> None:
@@ -87,7 +93,7 @@ def _record(
     sampler = telemetry(rec) if telemetry is not None else None
     try:
         errors = [sampler.unavailable] if sampler is not None and sampler.unavailable else []
-        rec.emit(ProbeEnv(env=collect_env(precision=a.precision, amp=a.amp, extra_errors=errors)))
+        rec.emit(ProbeEnv(env=env_from(facts, precision=a.precision, amp=a.amp, extra_errors=errors)))
 
         def on_stall(stall: Stall) -> None:
             rec.emit(ProbeStall(threshold_s=stall.threshold_s, last_progress_age_s=stall.age_s))

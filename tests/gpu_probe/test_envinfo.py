@@ -13,14 +13,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from vrx_plugins.gpu_probe.envinfo import (
-    ENV_KEYS_V1,
-    RAW_MAX_CHARS,
-    Completed,
-    collect_env,
-    env_json,
-    truncate,
-)
+from vrx_core.capture.proc import Completed, truncate
+from vrx_plugins.gpu_probe.envinfo import ENV_KEYS_V1, RAW_MAX_CHARS, collect_env, env_json
 
 SMI_TABLE = (
     "+-----------------------------------------------------------------------------------------+\n"
@@ -228,7 +222,9 @@ def test_a_fake_cuda_torch_fills_the_gpu_fields_with_plain_values(monkeypatch: p
     props = types.SimpleNamespace(
         name=TorchVersion("NVIDIA H200"), total_memory=150_000_000_000, major=9, minor=0
     )
-    cuda = types.SimpleNamespace(is_available=lambda: True, get_device_properties=lambda index: props)
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True, device_count=lambda: 1, get_device_properties=lambda index: props
+    )
     torch = types.SimpleNamespace(
         __version__=TorchVersion("2.13.0+cu128"), version=types.SimpleNamespace(cuda="12.8"), cuda=cuda
     )

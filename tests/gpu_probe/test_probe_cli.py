@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from vrx_core.capture import environment
 from vrx_core.log.rundir import RunDir
 
 HERE = Path(__file__).resolve().parent
@@ -101,6 +102,33 @@ def test_replay_rebuilds_every_artifact_byte_for_byte(cli: Callable[..., Any], t
         (out / name).unlink()
         assert cli("replay", str(out)).code == 0
         assert {n: (out / n).read_bytes() for n in ARTIFACTS} == first
+
+
+def test_env_json_and_the_environment_event_are_one_collection(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch and git are asked once per probe: the run's core `environment` event and env.json
+    (derived from `probe.env`) say the same."""
+    calls: list[str] = []
+    for name in ("read_git", "torch_facts"):
+        real = getattr(environment, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(environment, name, counted)
+    out = tmp_path / "o"
+    assert cli(*probe_argv(out)).code == 0
+    assert sorted(calls) == ["read_git", "torch_facts"]
+    events = [json.loads(line) for line in RunDir(out).log.read_text().splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds[:3] == ["run_start", "environment", "probe.start"] and kinds.count("environment") == 1
+    git, torch = events[1]["git"], events[1]["torch"]
+    env = json.loads((out / "env.json").read_text())
+    assert (env["git_commit"], env["git_error"]) == (git.get("commit_full"), git.get("error"))
+    assert env["git_dirty"] == {True: 1, False: 0}.get(git.get("dirty"))
+    assert (env["torch_version"], env["os"]) == (torch["version"], events[1]["host"]["platform"])
 
 
 def test_run_cmd_records_the_command_and_ids(cli: Callable[..., Any], tmp_path: Path) -> None:

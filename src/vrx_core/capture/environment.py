@@ -102,13 +102,20 @@ def torch_facts(torch: Any) -> TorchInfo:
         errors.append(f"torch_cuda_version_failed: {type(exc).__name__}: {exc}")
     available = False
     devices: list[dict[str, JSONValue]] = []
+    cuda: Any = None
     try:
         cuda = getattr(torch, "cuda", None)
         available = cuda is not None and bool(cuda.is_available())
-        if cuda is not None and available:
-            devices = [_device(cuda.get_device_properties(i)) for i in range(int(cuda.device_count()))]
+        count = int(cuda.device_count()) if cuda is not None and available else 0
     except Exception as exc:  # a driver/runtime mismatch surfaces here, not at import
         errors.append(f"torch_cuda_props_failed: {type(exc).__name__}: {exc}")
+        count = 0
+    for index in range(count):
+        # Each device on its own: one that fails to answer must not cost the facts of device 0.
+        try:
+            devices.append({"index": index, **_device(cuda.get_device_properties(index))})
+        except Exception as exc:
+            errors.append(f"torch_cuda_props_failed: {type(exc).__name__}: {exc}")
     return TorchInfo(
         version=version, cuda_version=cuda_version, cuda_available=available, devices=devices, errors=errors
     )

@@ -50,6 +50,22 @@ def read_git(
     )
 
 
+def git_toplevel(
+    cwd: str | Path | None = None,
+    *,
+    run: Runner = run_command,
+    which: Which = shutil.which,
+) -> Path | None:
+    """The root of the work tree holding ``cwd`` (``git rev-parse --show-toplevel``), or None
+    where git cannot tell (no git, not a checkout)."""
+    where = Path.cwd() if cwd is None else Path(cwd)
+    if which("git") is None:
+        return None
+    done = run(["git", "rev-parse", "--show-toplevel"], where, GIT_TIMEOUT_S)
+    top = done.stdout.strip() if _failure("toplevel", done) is None else ""
+    return Path(top) if top else None
+
+
 def short_hash(git: GitInfo, length: int = 7) -> str | None:
     """The abbreviated commit (``git rev-parse --short``'s default length), or None."""
     return git.commit_full[:length] if git.commit_full else None
@@ -76,4 +92,4 @@ def _failure(step: str, done: Completed) -> str | None:
     return None
 
 
-__all__ = ["GIT_TIMEOUT_S", "read_git", "short_hash"]
+__all__ = ["GIT_TIMEOUT_S", "git_toplevel", "read_git", "short_hash"]
