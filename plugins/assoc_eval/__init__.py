@@ -8,6 +8,9 @@ eval loops), ``plans`` (what a command will run), ``session`` (recording), ``fol
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from vrx_core import hookimpl
 from vrx_core.events import Event
 from vrx_core.hooks.api import Deriver, ReplayContext
@@ -33,3 +36,28 @@ def vrx_deriver(context: ReplayContext) -> Deriver:
     from .derive import AssocDeriver
 
     return AssocDeriver()
+
+
+@hookimpl
+def vrx_run_verdict(run_dir: Path) -> str | None:
+    """``acc <eval_acc>`` of the ``report.json`` this plugin derived (the report has no pass/fail)."""
+    import json
+
+    from vrx_core.engine.runinfo import derived_by
+
+    try:
+        with open(os.path.join(run_dir, "report.json"), "rb") as f:  # os.path: asked for every run listed
+            raw = f.read()
+    except OSError:
+        return None
+    if derived_by(run_dir, "report.json") != "assoc_eval":
+        return None
+    try:
+        report = json.loads(raw)
+    except ValueError:
+        return None
+    evaluation = report.get("eval") if isinstance(report, dict) else None
+    acc = evaluation.get("eval_acc") if isinstance(evaluation, dict) else None
+    if not isinstance(acc, int | float) or isinstance(acc, bool):
+        return "no eval"
+    return f"acc {acc:.4f}"

@@ -7,6 +7,7 @@ interval, jitter), ``formats`` (bundle file layouts), ``scenario`` (schema), ``l
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,3 +86,20 @@ def vrx_demo(parent: Path, plugins: PluginSet) -> list[str]:
         f"drops {snap.get('drop_rate_percent', 0):.1f}%); see {run_dir / 'summary.md'}"
     )
     return lines
+
+
+@hookimpl
+def vrx_run_verdict(run_dir: Path) -> str | None:
+    """The triage verdict of a capture run: the one in the ``summary.md`` this plugin derived."""
+    from vrx_core.engine.runinfo import derived_by
+
+    from .formats import summary_verdict
+
+    try:
+        with open(os.path.join(run_dir, "summary.md"), "rb") as f:  # os.path: asked for every run listed
+            summary = f.read()
+    except OSError:
+        return None
+    if derived_by(run_dir, "summary.md") != "frame_triage":
+        return None  # another plugin's summary.md (a probe run's), or not derived by a replay
+    return summary_verdict(summary)

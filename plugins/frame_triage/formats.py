@@ -201,6 +201,17 @@ def verdict(results: Sequence[ThresholdResult]) -> str:
     return "PASS" if all(r.passed for r in results) else "FAIL"
 
 
+def summary_verdict(summary: bytes) -> str | None:
+    """The verdict :func:`summary_md` wrote (``PASS``, ``FAIL``, ``NO THRESHOLDS``), or None."""
+    for line in summary.decode("utf-8", "replace").splitlines()[:8]:
+        if line.startswith(_VERDICT_LINE):
+            return line[len(_VERDICT_LINE) :].split("**", 1)[0] or None
+    return None
+
+
+_VERDICT_LINE = "- verdict: **"
+
+
 def summary_md(
     *,
     scenario_id: str,

@@ -8,6 +8,9 @@ Hook glue only; the logic lives beside it: ``args`` (argument rules, ids), ``ses
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from vrx_core import hookimpl
 from vrx_core.events import Event
 from vrx_core.hooks.api import AlertRules, Deriver, ReplayContext
@@ -42,3 +45,26 @@ def vrx_alert_rules(context: ReplayContext, stall_after_s: float) -> AlertRules:
     from .alerts import ProbeAlertRules
 
     return ProbeAlertRules()
+
+
+@hookimpl
+def vrx_run_verdict(run_dir: Path) -> str | None:
+    """PASS or FAIL of a probe run: the locked rule on the ``metrics.json`` this plugin derived."""
+    import json
+
+    from vrx_core.engine.runinfo import derived_by
+
+    from ..workloads.contract import is_probe_pass
+
+    try:
+        with open(os.path.join(run_dir, "metrics.json"), "rb") as f:  # os.path: asked for every run listed
+            raw = f.read()
+    except OSError:
+        return None
+    if derived_by(run_dir, "metrics.json") != "gpu_probe":
+        return None  # another plugin's metrics.json (a triage bundle), or not derived by a replay
+    try:
+        metrics = json.loads(raw)
+    except ValueError:
+        return "FAIL"
+    return "PASS" if isinstance(metrics, dict) and is_probe_pass(metrics) else "FAIL"

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from vrx_core._version import __version__
+from vrx_core.cli.compare import add_compare
+from vrx_core.cli.layout_options import add_layout_options, recorder_placement
 from vrx_core.cli.listing import add_events, add_plugins
+from vrx_core.cli.ls import add_ls
 from vrx_core.errors import ExitCode, NoSuchRun, PluginUnavailable, UsageError, VrxError
 from vrx_core.hooks.host import common_options
 
@@ -105,6 +108,7 @@ def _add_ingest(sub: Any) -> None:
         help="a log already in RUN_DIR: auto (default) resumes a crashed or open run and refuses an "
         "ended one; allow also reopens an ended run; never refuses any; must requires one",
     )
+    add_layout_options(p)
     p.set_defaults(handler=cmd_ingest)
 
 
@@ -124,7 +128,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         source = args.file
     try:
         rec = Recorder(
-            args.run_dir, takeover=args.takeover, resume=args.resume, registry=args.pm_registry()
+            **recorder_placement(args, args.run_dir),
+            takeover=args.takeover,
+            resume=args.resume,
+            registry=args.pm_registry(),
         )
         try:
             result = ingest(
@@ -144,8 +151,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         if args.file != "-":
             stream.close()
+    if args.layout is not None:
+        print(rec.run_dir)  # the directory the layout chose: scripts need it
     print(
-        f"ingested {result.accepted} event(s) into {args.run_dir}"
+        f"ingested {result.accepted} event(s) into {rec.run_dir}"
         + (f"; {len(result.rejected)} line(s) rejected" if result.rejected else ""),
         file=sys.stderr,
     )
@@ -310,6 +319,8 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
         _add_replay,
         add_events,
         add_plugins,
+        add_ls,
+        add_compare,
         _add_tail,
         _add_demo,
         *extra,

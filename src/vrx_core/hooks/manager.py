@@ -331,7 +331,7 @@ class PluginSet:
         verdicts: dict[str, str] = {}
         for impl in self.pm.hook.vrx_run_verdict.get_hookimpls():
             try:
-                found = impl.function(**{k: run_dir for k in impl.argnames})
+                found = impl.function(**dict.fromkeys(impl.argnames, run_dir))
             except Exception as exc:
                 found = f"error: {type(exc).__name__}"
             if found is not None:
