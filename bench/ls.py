@@ -6,8 +6,8 @@ levels) is built once and cached under $TMPDIR. Then, in one process, interleave
 ``--repeats`` rounds (medians shown), over the same tree with a warm page cache:
 
   walk:      find_runs alone (scandir of every directory);
-  floor:     walk + for each log: open, read its first line (a 64 KiB read), seek to the last
-             64 KiB and read them; no parsing, no checks: the least I/O the fast path can do;
+  floor:     walk + for each log: open, read its first line (a 16 KiB read), seek to the last
+             16 KiB and read them; no parsing, no checks: the least I/O the fast path can do;
   ls:        what `vrx ls` does: walk, inspect_run (head and tail checked: CRC, seq, counts;
              lock, derived.json) and every built-in plugin's vrx_run_verdict, then sort;
   ls-core:   ls without the plugin verdicts;
@@ -36,7 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-WINDOW = 64 * 1024
+WINDOW = 16 * 1024
 VARIANTS = ("walk", "floor", "ls-core", "ls", "full-read")
 
 

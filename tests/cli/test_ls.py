@@ -119,9 +119,9 @@ def _flip(log: Path, offset: int) -> None:
 
 
 def test_a_flipped_byte_in_the_tail_window_is_corrupt(tmp_path: Path, cli: Any) -> None:
-    run = record(tmp_path / "flip", n=600)  # ~150 KiB: the window is the last 64 KiB
+    run = record(tmp_path / "flip", n=600)  # ~150 KiB: the window is the last 16 KiB
     log = run / "events.jsonl"
-    _flip(log, log.stat().st_size - 30_000)
+    _flip(log, log.stat().st_size - 8_000)
     (row,) = ls_json(cli, str(tmp_path))
     assert row["status"] == "corrupt"
     assert row["problem"].startswith(f"{log}:") and ": crc: checksum mismatch" in row["problem"]

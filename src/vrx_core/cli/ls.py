@@ -35,7 +35,7 @@ _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _DESCRIPTION = """\
 List every run (a directory holding events.jsonl) under the DIRs (default: the current directory),
 at any depth, one line each: status, start time (UTC), duration, name, path, the last values of
-its metrics and the plugins' verdicts. Only the first line and the last 64 KiB of each log are
+its metrics and the plugins' verdicts. Only the first line and the last 16 KiB of each log are
 read, plus writer.lock and derived.json, so thousands of runs list in seconds; `vrx verify RUN`
 checks a whole log.
 

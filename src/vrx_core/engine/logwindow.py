@@ -34,7 +34,7 @@ from vrx_core.log.framing import ENVELOPE_RE, FORMAT_MAJOR, MAX_LINE_BYTES, spli
 
 PathLike = str | os.PathLike[str]
 #: How much of the end of a log is read (whole lines within it).
-TAIL_WINDOW: Final = 64 * 1024
+TAIL_WINDOW: Final = 16 * 1024
 
 _RUN_START = msgspec.json.Decoder(RunStart, strict=False)
 _RUN_END = msgspec.json.Decoder(RunEnd, strict=False)

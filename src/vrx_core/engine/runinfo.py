@@ -9,6 +9,7 @@ runs under a directory.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -248,10 +249,23 @@ def derived_by(run_dir: str | os.PathLike[str], relpath: str) -> str | None:
     For ``vrx_run_verdict`` implementations: a file of a name another plugin also writes
     (``metrics.json``, ``summary.md``) is only theirs when this says so.
     """
-    files = read_provenance(RunDir.of(run_dir).root).get("files")
-    entry = files.get(relpath) if isinstance(files, dict) else None
+    root = RunDir.of(run_dir).root
+    try:
+        st = root.joinpath(PROVENANCE).stat()
+    except OSError:
+        return None
+    files = _provenance_files(str(root), st.st_mtime_ns, st.st_size)
+    entry = files.get(relpath)
     plugin = entry.get("plugin") if isinstance(entry, dict) else None
     return plugin if isinstance(plugin, str) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _provenance_files(root: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """``derived.json``'s files, parsed once per version of the file: ``vrx ls`` asks each
+    plugin's verdict, and each asks which plugin wrote its file."""
+    files = read_provenance(Path(root)).get("files")
+    return files if isinstance(files, dict) else {}
 
 
 __all__ = [
