@@ -19,6 +19,7 @@ ENTRY_POINTS = {"vrx_core", "vrx_core.__main__", "vrx_core.testing"}
 LATE_BOUND = {
     ("vrx_core.log.reader", "vrx_core.hooks.manager"),
     ("vrx_core.log.start", "vrx_core.hooks.manager"),
+    ("vrx_core.log.start", "vrx_core.engine.replay"),
 }
 MAX_LINES = 500
 

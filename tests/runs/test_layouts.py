@@ -112,3 +112,34 @@ def test_environment_true_without_layout_collects_the_real_environment(tmp_path:
     (env,) = [e for e in read_events(rec.run_dir) if isinstance(e, Environment)]
     assert env.python["version"] and "msgspec" in env.packages
     assert re.fullmatch(r"[0-9a-f]{40}", env.git.commit_full or "") or env.git.error
+
+
+def test_a_run_placed_by_a_layout_has_its_files_when_it_ends(tmp_path: Path) -> None:
+    with Recorder(layout=MgrLayout(kind="baseline", topic="t", root=tmp_path), environment=FIXED_ENV) as rec:
+        rec.emit(Metric(name="loss", value=1.0, step=0))
+    assert {"summary.json", "run.md", "derived.json", "bundle_manifest.json"} <= {
+        p.name for p in rec.run_dir.iterdir()
+    }
+
+
+def test_derive_false_leaves_deriving_to_vrx_replay(tmp_path: Path) -> None:
+    layout = RvinciLayout(project="p", root=tmp_path)
+    with Recorder(layout=layout, environment=FIXED_ENV, derive=False) as rec:
+        rec.emit(Metric(name="loss", value=1.0, step=0))
+    assert not (rec.run_dir / "derived.json").exists()
+
+
+def test_a_failing_derivation_at_close_is_a_warning_and_the_run_stays_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import vrx_core.engine.replay
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(vrx_core.engine.replay, "replay", broken)
+    with Recorder(layout=RvinciLayout(project="p", root=tmp_path), environment=FIXED_ENV) as rec:
+        rec.emit(Metric(name="loss", value=1.0, step=0))
+    err = capsys.readouterr().err
+    assert "deriving the run's files failed: disk full; run `vrx replay" in err
+    assert list(read_events(rec.run_dir))[-1].status == "ok"  # type: ignore[union-attr]

@@ -382,10 +382,13 @@ def installed_registry() -> EventRegistry:
     return registry
 
 
-def print_end_of_run(run_dir: Path, console: Any) -> None:
-    """The installed plugins' end-of-run summaries of ``run_dir`` (see ``vrx_end_of_run``)."""
+def installed_plugins() -> PluginSet:
+    """The installed plugins per the environment's selection (``$VRX_LOAD_PLUGINS``,
+    ``$VRX_PLUGINS_DIR``), loaded leniently: a broken plugin is skipped with a warning."""
     plugins = PluginSet.load(Selection.from_argv([]), strict=False)
-    plugins.end_of_run(run_dir, console)
+    for skipped in plugins.skipped.values():
+        _warn(skipped.render())
+    return plugins
 
 
 def _warn(message: str) -> None:

@@ -3,7 +3,8 @@
 Before: refuse a resume mode the directory rules out, resolve the config (an unresolvable one
 stops here, before any directory exists), collect the environment once, and place the run by its
 layout. The start events (``layout``, ``environment``, ``config``) follow ``run_start``.
-After: print the plugins' end-of-run summaries on a terminal.
+After: derive the run's files by replay (runs placed in a layout: their files are what the
+layout promises) and print the plugins' end-of-run summaries on a terminal.
 """
 
 from __future__ import annotations
@@ -91,17 +92,38 @@ def wants_summary(summary: bool | None) -> bool:
     return bool(isatty and isatty())
 
 
-def print_summary(run_dir: Path) -> None:
-    """The installed plugins' end-of-run summaries of ``run_dir``; never raises."""
+def finish_run(run_dir: Path, *, derive: bool, summary: bool) -> None:
+    """After ``run_end``: derive the run's files by replay (``derive``) and print the plugins'
+    end-of-run summaries (``summary``). Never raises: the run is recorded whatever happens here,
+    and a failure is one warning line saying how to finish by hand."""
+    if not (derive or summary):
+        return
+    log = diagnostics.get_logger()
     try:
-        # Bound late on purpose: only a run ending on a terminal pays for loading plugins and Rich.
-        from rich.console import Console
+        # Bound late on purpose: only a run that asks for it pays for loading plugins and Rich.
+        from vrx_core.hooks.manager import installed_plugins
 
-        from vrx_core.hooks.manager import print_end_of_run
-
-        print_end_of_run(run_dir, Console())
+        plugins = installed_plugins()
     except Exception as exc:
-        diagnostics.get_logger().warning(f"end-of-run summary failed: {type(exc).__name__}: {exc}")
+        log.warning(f"cannot load plugins to finish the run: {type(exc).__name__}: {exc}")
+        return
+    if derive:
+        try:
+            from vrx_core.engine.replay import replay
+
+            failures = replay(run_dir, plugins).failures
+        except Exception as exc:
+            log.warning(f"deriving the run's files failed: {exc}; run `vrx replay {run_dir}`")
+        else:
+            for failure in failures:
+                log.warning(f"deriving the run's files: {failure.render()}; run `vrx replay {run_dir}`")
+    if summary:
+        try:
+            from rich.console import Console
+
+            plugins.end_of_run(run_dir, Console())
+        except Exception as exc:
+            log.warning(f"end-of-run summary failed: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["StartPlan", "check_resume", "plan_start", "print_summary", "wants_summary"]
+__all__ = ["StartPlan", "check_resume", "finish_run", "plan_start", "wants_summary"]

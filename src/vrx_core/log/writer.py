@@ -39,7 +39,7 @@ from vrx_core.log.layout import Layout
 from vrx_core.log.lock import WriterLock, acquire, boot_id
 from vrx_core.log.reader import LogReader, RunningHash
 from vrx_core.log.rundir import RunDir
-from vrx_core.log.start import ResumeMode, check_resume, plan_start, print_summary, wants_summary
+from vrx_core.log.start import ResumeMode, check_resume, finish_run, plan_start, wants_summary
 from vrx_core.log.writepath import WritePath
 
 Durability = Literal["group", "every", "os"]
@@ -90,6 +90,7 @@ class Recorder(WritePath):
         environment: record the ``environment`` event (git, packages, host, torch); default: when
             a layout or config is given. An :class:`~vrx_core.events.Environment` is recorded as is.
         summary: print the plugins' end-of-run summaries at close (default: when stdout is a terminal).
+        derive: derive the run's files by replay at close (default: when placed by a layout).
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class Recorder(WritePath):
         config: Any = None,
         environment: bool | Environment | None = None,
         summary: bool | None = None,
+        derive: bool | None = None,
         run_id: str | None = None,
         name: str | None = None,
         durability: Durability = "group",
@@ -123,6 +125,7 @@ class Recorder(WritePath):
         start = plan_start(run_dir, layout=layout, config=config, environment=environment)
         self.run_dir = RunDir.of(start.run_dir).root
         self._summary = summary
+        self._derive = layout is not None if derive is None else derive
         self.path = RunDir(self.run_dir).log
         self.durability: Durability = durability
         self.fsync_every_n = max(1, fsync_every_n)
@@ -290,8 +293,8 @@ class Recorder(WritePath):
                 self._closed = True
                 self._fast = {}
                 self._abandon()
-        if ended and wants_summary(self._summary):
-            print_summary(self.run_dir)
+        if ended:
+            finish_run(self.run_dir, derive=self._derive, summary=wants_summary(self._summary))
 
     def __enter__(self) -> Recorder:
         return self
