@@ -9,12 +9,14 @@ checkpoint that cannot be loaded or is not a ring-pointer model's; 66 no such ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from vrx_core.cli.layout_options import add_layout_options, recorder_placement
 from vrx_core.errors import ExitCode, RunExists, VrxError
 from vrx_core.hooks.host import Commands
 from vrx_core.log.rundir import RunDir
@@ -31,7 +33,8 @@ Generate the assoc-byte task (ORIGINS 2.6), train the ring-pointer model on it f
 (or the steps a --token-budget buys: clamp(budget // (batch * seq_len), min, max)), save
 DIR/checkpoint.pt, and evaluate on the disjoint set (seed + offset) or the training subset.
 Every step and eval batch is an event in DIR/events.jsonl; DIR/report.json is derived from it
-(vrx replay DIR rebuilds it byte for byte).
+(vrx replay DIR rebuilds it byte for byte). With --layout, DIR is the layout's root and the
+run goes into a new directory below it (the "report:" line names it).
 
 Defaults are small, to finish in about a minute on a 2-core CPU; --sweep-defaults switches every
 default to the sweep's full size (ant_ratio_sweep_v0). A flag given always wins.
@@ -116,7 +119,10 @@ def _add_split_arguments(g: argparse._ArgumentGroup) -> None:
 
 def _add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument(
-        "--output-dir", required=True, metavar="DIR", help="run directory (log, checkpoint, report)"
+        "--output-dir",
+        required=True,
+        metavar="DIR",
+        help="run directory (log, checkpoint, report); with --layout, the layout's root",
     )
     r.add_argument(
         "--sweep-defaults", action="store_true", help="the sweep's full-size defaults (ORIGINS 2.6)"
@@ -156,6 +162,7 @@ def _add_run_arguments(r: argparse.ArgumentParser) -> None:
     train.add_argument("--batch", type=int, metavar="B", help=f"training batch ({_both('batch')})")
     train.add_argument("--eval-batch-size", type=int, metavar="B", help="eval batch (32; sweep: --batch)")
     train.add_argument("--lr", type=float, help="Adam learning rate (0.001)")
+    add_layout_options(r)
 
 
 def _add_eval_arguments(e: argparse.ArgumentParser) -> None:
@@ -208,8 +215,10 @@ def cmd_run(ns: argparse.Namespace) -> int:
     from .plans import run_plan
     from .settings import merged
 
+    placement = recorder_placement(ns, ns.output_dir)  # a usage error before anything is created
     out_dir = Path(ns.output_dir)
-    _guard(out_dir)
+    if "layout" not in placement:  # a layout's directory is always new
+        _guard(out_dir)
     explicit = {k: getattr(ns, k, None) for k in QUICK if k != "disjoint"}
     explicit["disjoint"] = ns.split
     values = merged(explicit, ns.sweep_defaults)
@@ -220,7 +229,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         split_forced=ns.split is not None,
         sweep=ns.sweep_defaults,
     )
-    return _record_and_report(plan, out_dir, ns)
+    return _record_and_report(plan, placement, ns)
 
 
 def cmd_eval(ns: argparse.Namespace) -> int:
@@ -228,31 +237,44 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 
     out_dir = eval_out_dir(Path(ns.checkpoint), ns.run_root)
     plan = eval_plan(vars(ns), argv=list(ns.argv), out_dir=out_dir)
-    return _record_and_report(plan, out_dir, ns)
+    return _record_and_report(plan, {"run_dir": out_dir}, ns)
 
 
-def _record_and_report(plan: Any, out_dir: Path, ns: argparse.Namespace) -> int:
+def _record_and_report(plan: Any, placement: dict[str, Any], ns: argparse.Namespace) -> int:
+    """Record ``plan`` in a new run (``placement``: ``Recorder``'s run_dir= or layout=, config=,
+    environment=), derive report.json and print the summary naming the run's directory."""
     from vrx_core.cli.progress import progress_bar
     from vrx_core.engine.replay import replay
 
-    from .session import record
+    from .session import open_run, record
 
+    out_dir = Path(placement["run_dir"]) if "run_dir" in placement else None  # else a layout's, made new
+    created = out_dir is not None and not out_dir.exists()
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunExists(f"cannot create {out_dir}: {exc.strerror or exc}") from None
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunExists(f"cannot create {out_dir}: {exc.strerror or exc}") from None
+        rec = open_run(plan, registry=ns.plugins.registry, **placement)
+    except BaseException:
+        if created and out_dir is not None:  # e.g. a --config that cannot be resolved: leave nothing
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+    run_dir = rec.run_dir
     with progress_bar(f"assoc {plan.started.mode}", plan.total_units, unit="steps") as update:
         try:
-            record(plan, out_dir, registry=ns.plugins.registry, progress=update)
+            record(plan, rec, progress=update)
         except VrxError:
             raise
         except Exception as exc:  # recorded as assoc.end (error) before it got here
-            log = RunDir(out_dir).log
+            log = RunDir(run_dir).log
             raise AssocFailed(
                 f"assoc {plan.started.mode} failed: {type(exc).__name__}: {exc} (see {log})"
             ) from None
-    replay(out_dir, ns.plugins)
-    _summary(out_dir)
+    replay(run_dir, ns.plugins)
+    _summary(run_dir)
     return int(ExitCode.OK)
 
 

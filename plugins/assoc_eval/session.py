@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from vrx_core.events import Checkpoint, EventRegistry, Source
 from vrx_core.log.writer import Recorder
@@ -60,21 +62,36 @@ class Plan:
         return steps + -(-min(self.eval.eval_samples, self.eval.rows) // self.eval.batch_size)
 
 
-def record(plan: Plan, out_dir: Path, *, registry: EventRegistry, progress: Progress | None = None) -> None:
-    """Record ``plan`` into ``out_dir/events.jsonl`` (a new run: never appends to an old one)."""
-    import torch
+def open_run(plan: Plan, *, registry: EventRegistry, **placement: Any) -> Recorder:
+    """The recorder of a new run for ``plan`` (never appends to an old one).
 
-    rec = Recorder(out_dir, resume="never", registry=registry, name=f"assoc-{plan.started.mode}")
-    threads = torch.get_num_threads()
-    if plan.threads > 0:
-        torch.set_num_threads(plan.threads)
+    ``placement``: ``Recorder``'s ``run_dir=`` or ``layout=`` (a new directory the layout names),
+    and ``config=`` / ``environment=`` (:func:`vrx_core.cli.layout_options.recorder_placement`).
+    """
+    # derive=False: the command derives report.json itself, with its own plugin selection.
+    name = f"assoc-{plan.started.mode}"
+    return Recorder(**placement, resume="never", registry=registry, name=name, derive=False)
+
+
+def record(plan: Plan, rec: Recorder, *, progress: Progress | None = None) -> None:
+    """Record ``plan`` into ``rec``'s run (:func:`open_run`) and close it; the checkpoint goes into
+    the run's directory, whose path is the report's ``run_root``."""
     try:
-        _record(rec, plan, out_dir, progress)
+        import torch
+
+        run_root = rec.run_dir.resolve().as_posix()
+        if plan.started.run_root != run_root:  # a layout chose the directory after the plan was made
+            plan = replace(plan, started=msgspec.structs.replace(plan.started, run_root=run_root))
+        threads = torch.get_num_threads()
+        if plan.threads > 0:
+            torch.set_num_threads(plan.threads)
+        try:
+            _record(rec, plan, rec.run_dir, progress)
+        finally:
+            torch.set_num_threads(threads)  # a process-wide setting: leave it as found
     except BaseException as exc:
         rec.close("interrupted" if isinstance(exc, KeyboardInterrupt) else "error", repr(exc))
         raise
-    finally:
-        torch.set_num_threads(threads)  # a process-wide setting: leave it as found
     rec.close("ok")
 
 

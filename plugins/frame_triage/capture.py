@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vrx_core.events import EventRegistry
+from vrx_core.log.layout import Layout
 from vrx_core.log.writer import Recorder
 
 from .backends import CameraBackend
@@ -95,39 +96,60 @@ def _record_frames(rec: Recorder, frames: Iterable[Frame]) -> tuple[int, int]:
 
 
 def record_capture(
-    run_dir: Path,
-    run_id: str,
+    run_dir: Path | None,
+    run_id: str | None,
     scenario: ScenarioInput,
     backend: CameraBackend,
     *,
     created_ns: int,
     registry: EventRegistry,
     realtime: bool = False,
+    layout: Layout | None = None,
+    config: Any = None,
+    environment: bool | None = None,
+    on_start: Callable[[Recorder], None] | None = None,
 ) -> int:
-    """Run one capture and record it; return the number of frames."""
-    config = backend.configure(scenario.doc)
-    with Recorder(run_dir, run_id=run_id, name=f"triage {scenario.source_name}", registry=registry) as rec:
+    """Run one capture and record it; return the number of frames.
+
+    The run goes into ``run_dir`` (named ``run_id``), or into a new directory ``layout`` names
+    (``run_dir`` and ``run_id`` None: the run id is the directory's name). ``config`` and
+    ``environment`` are ``Recorder``'s. ``on_start(rec)`` is called once the run exists, before
+    the first frame (with a layout, that is when its directory is known).
+    """
+    camera = backend.configure(scenario.doc)
+    with Recorder(
+        run_dir,
+        layout=layout,
+        config=config,
+        environment=environment,
+        run_id=run_id,
+        name=f"triage {scenario.source_name}",
+        registry=registry,
+        derive=False,  # the caller derives the bundle (``vrx triage run``: with its plugin selection)
+    ) as rec:
+        if on_start is not None:
+            on_start(rec)
         rec.emit(
             TriageScenario(
                 scenario_id=str(scenario.doc.get("scenario_id", scenario.source_name)),
                 source_name=scenario.source_name,
                 raw=scenario.raw.decode("utf-8"),
-                bundle_run_id=run_id,
+                bundle_run_id=rec.run_id,
                 created_ns=created_ns,
             )
         )
-        rec.emit(TriageConfigApplied(backend=backend.name, params=dict(backend.applied_params(config))))
+        rec.emit(TriageConfigApplied(backend=backend.name, params=dict(backend.applied_params(camera))))
         start_ns = time.time_ns()
         rec.emit(
             TriageStreamStarted(
                 backend=backend.name,
-                fps=config.fps,
-                duration_ms=config.duration_ms,
-                seed=config.seed,
+                fps=camera.fps,
+                duration_ms=camera.duration_ms,
+                seed=camera.seed,
                 started_ns=start_ns,
             )
         )
-        frames = backend.frames(config, start_ns)
+        frames = backend.frames(camera, start_ns)
         total, received = _record_frames(rec, _pace(frames, start_ns) if realtime else frames)
         rec.emit(
             TriageStreamStopped(

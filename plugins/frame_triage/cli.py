@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vrx_core.cli.layout_options import add_layout_options, recorder_placement
 from vrx_core.cli.progress import progress_bar
 from vrx_core.engine.replay import replay
 from vrx_core.errors import ExitCode, NoSuchRun, UsageError, VrxError
 from vrx_core.hooks.host import Commands
 from vrx_core.hooks.manager import PluginSet
+from vrx_core.log.layout import Layout
 from vrx_core.log.rundir import LOG, RunDir
+from vrx_core.log.writer import Recorder
 
 from .backends import CameraBackend
 from .capture import ScenarioInput, new_run_dir, record_capture, record_import, run_id_problem
@@ -28,7 +31,6 @@ from .scenario import ScenarioError, validate_scenario
 from .scenario_file import load_scenario
 
 PLUGIN = "frame_triage"
-
 
 class TriageFailed(VrxError):
     """A triage command could not complete (exit 1)."""
@@ -69,16 +71,23 @@ def add_commands(commands: Commands) -> None:
         parents=commands.parents,
         help="run a capture from a scenario and derive its bundle",
         description="Validate SCENARIO.json, record the stream as events into <out>/<run_id>/events.jsonl "
-        "and "
-        "derive the bundle. Exit 0 all thresholds pass, 30 a threshold failed, 1 failed run, 2 usage.",
+        "and derive the bundle. With --layout mgr, --out is the layout's root and the bundle goes into a "
+        "new directory below it, whose name is the run id (--layout rvinci is refused: it derives a "
+        "metrics.json of its own). The bundle: line names the directory. "
+        "Exit 0 all thresholds pass, 30 a threshold failed, 1 failed run, 2 usage.",
     )
     r.add_argument("scenario", metavar="SCENARIO.json")
-    r.add_argument("--out", default="out", help="parent directory of the bundle (default: out)")
-    r.add_argument("--run-id", help="bundle directory name (default: run-<epoch ms>; never reused)")
+    r.add_argument(
+        "--out", default="out", help="parent directory of the bundle (default: out); with --layout, its root"
+    )
+    r.add_argument(
+        "--run-id", help="bundle directory name (default: run-<epoch ms>; never reused; not with --layout)"
+    )
     r.add_argument(
         "--realtime", action="store_true", help="pace frames at the scenario fps so `vrx tail` can watch"
     )
     r.add_argument("--backend", default="sim", help="camera backend (default: sim; plugins add more)")
+    add_layout_options(r)
     r.set_defaults(handler=cmd_run)
     i = sub.add_parser(
         "import",
@@ -139,6 +148,10 @@ def _backend(plugins: PluginSet, name: str) -> CameraBackend:
 def cmd_run(args: argparse.Namespace) -> int:
     plugins: PluginSet = args.plugins
     backend = _backend(plugins, args.backend)
+    placement = recorder_placement(args, args.out)
+    layout: Layout | None = placement.get("layout")
+    if layout is not None and args.run_id is not None:
+        raise UsageError("--run-id names a bundle directory inside --out; with --layout, the layout names it")
     scenario = _load(args.scenario)
     if not _print_issues(args.scenario, scenario.doc):
         return int(ExitCode.FAILED)
@@ -151,13 +164,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             f" {MAX_FRAMES} (shorten duration.duration_ms or lower camera.fps)"
         )
     created_ns = time.time_ns()
-    try:
-        run_dir, run_id = new_run_dir(Path(args.out), args.run_id, created_ns)
-    except FileExistsError:
-        raise UsageError(
-            f"{Path(args.out) / args.run_id} already exists; bundles are never overwritten"
-        ) from None
-    print(f"recording run {run_id} ({scenario.source_name}, backend {backend.name}) ...")
+    run_dir: Path | None = None
+    run_id: str | None = None
+    if layout is None:  # <out>/<run_id>, made here; a layout's directory is made when the run starts
+        try:
+            run_dir, run_id = new_run_dir(Path(args.out), args.run_id, created_ns)
+        except FileExistsError:
+            raise UsageError(
+                f"{Path(args.out) / args.run_id} already exists; bundles are never overwritten"
+            ) from None
+    started: list[Path] = []
+
+    def announce(rec: Recorder) -> None:
+        started.append(rec.run_dir)
+        print(f"recording run {rec.run_id} ({scenario.source_name}, backend {backend.name}) ...")
+
     try:
         n = record_capture(
             run_dir,
@@ -167,11 +188,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             created_ns=created_ns,
             registry=plugins.registry,
             realtime=args.realtime,
+            layout=layout,
+            config=placement.get("config"),
+            environment=placement.get("environment"),
+            on_start=announce,
         )
     except BaseException:
-        _remove_if_nothing_recorded(run_dir)
+        for made in started or ([run_dir] if run_dir is not None else []):
+            _remove_if_nothing_recorded(made)
         raise
-    return _derive_and_report(run_dir, plugins, n)
+    run = started[0] if started else run_dir
+    assert run is not None  # record_capture starts the run or raises
+    return _derive_and_report(run, plugins, n)
 
 
 def _remove_if_nothing_recorded(run_dir: Path) -> None:

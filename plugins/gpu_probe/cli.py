@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vrx_core.cli.layout_options import add_layout_options, layout_from_args
 from vrx_core.cli.progress import progress_bar
 from vrx_core.engine.replay import replay
-from vrx_core.errors import ExitCode, VrxError
+from vrx_core.errors import ExitCode, UsageError, VrxError
 from vrx_core.hooks.host import Commands
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.rundir import RunDir
@@ -30,12 +31,14 @@ SCHEMA = "Golden Draft/docs/gpu/workload_schema_v1.md"
 #: Files whose presence in --output-dir means a probe already wrote there (the original's guard).
 GUARDED = ("env.json", "metrics.json", "summary.md")
 INVALID = int(ExitCode.USAGE)
-
 DESCRIPTION = f"""\
 Train the workload for --warmup-steps, then time --measure-steps training steps and judge them
 by the objective/stability contract ({CONTRACT}; workload: {SCHEMA}).
 Every step is an event in DIR/events.jsonl; metrics.json, metrics.csv, env.json, run_cmd.txt and
 summary.md are derived from it (vrx replay DIR rebuilds them byte for byte).
+With --layout mgr, --output-dir is the layout's root and the run goes into a new directory
+below it (its path is in the "artifacts:" line). --layout rvinci is refused: that layout derives
+its own metrics.json.
 
 Exit status: 0 whenever the artifacts were written, FAIL runs included (read PASS/FAIL from
 metrics.json, never from the exit code); 2 for invalid arguments or workload spec
@@ -83,7 +86,10 @@ def _add_run_arguments(r: argparse.ArgumentParser) -> None:
     req.add_argument("--measure-steps", required=True, type=int, metavar="M", help="timed steps")
     req.add_argument("--precision", required=True, choices=PRECISIONS, help="autocast dtype (fp32: none)")
     req.add_argument("--amp", required=True, type=int, choices=(0, 1), help="fp32 needs 0; fp16/bf16 need 1")
-    req.add_argument("--output-dir", required=True, metavar="DIR", help="run directory for log + artifacts")
+    req.add_argument(
+        "--output-dir", required=True, metavar="DIR",
+        help="run directory for log + artifacts (with --layout: the layout's root)",
+    )
     opt = r.add_argument_group("vrx options")
     opt.add_argument("--device", choices=DEVICES, default="auto", help="default auto: CUDA when available")
     opt.add_argument(
@@ -106,6 +112,8 @@ def _add_run_arguments(r: argparse.ArgumentParser) -> None:
     dbg.add_argument(
         "--debug-stall-threshold-s", type=float, default=0.0, metavar="S", help="with this stall threshold"
     )
+    # The environment is always recorded (env.json is derived from it): --environment changes nothing.
+    add_layout_options(r)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -136,11 +144,13 @@ def cmd_run(ns: argparse.Namespace) -> int:
     try:
         check_args(a)
         factory = _platform_checks(a, ns.telemetry_interval)
-    except InvalidArgs as exc:
+        layout = layout_from_args(ns, ns.output_dir)
+    except (InvalidArgs, UsageError) as exc:
         return _error(f"invalid args: {exc}")
     out_dir = Path(ns.output_dir)
-    created = not out_dir.exists()
-    if (problem := _output_dir_problem(out_dir)) is not None:
+    # With a layout, DIR is its root and the run gets a new directory there: nothing to guard.
+    created = layout is None and not out_dir.exists()
+    if layout is None and (problem := _output_dir_problem(out_dir)) is not None:
         return _error(problem)
     try:
         from ..workloads import resolve_probe_spec
@@ -155,17 +165,19 @@ def cmd_run(ns: argparse.Namespace) -> int:
     total = a.warmup_steps + a.measure_steps
     with progress_bar(f"probe {plan.probe_id}", total, unit="steps") as update:
         try:
-            record_probe(
-                plan, out_dir, registry=plugins.registry, derive=lambda: _derive(out_dir, plugins),
+            run_dir = record_probe(
+                plan, None if layout else out_dir, layout=layout, config=ns.config,
+                registry=plugins.registry, derive=lambda d: _derive(d, plugins),
                 telemetry=_telemetry(ns.telemetry_interval), progress=update,
             )
         except (VrxError, OSError) as exc:
+            _remove_if_empty(out_dir, created)  # e.g. a --config that cannot be resolved
             return _error(f"cannot record the probe in {out_dir}: {exc}")
     try:
-        _derive(out_dir, plugins)
+        _derive(run_dir, plugins)
     except (OSError, VrxError) as exc:
         return _error(f"failed to write artifacts: {exc}")
-    _report(out_dir)
+    _report(run_dir)
     return int(ExitCode.OK)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vrx_core.events import EventRegistry
+from vrx_core.log.layout import Layout
 from vrx_core.log.writer import Recorder
 
 from .args import ProbeArgs, started_fields
@@ -62,21 +63,36 @@ class ProbePlan:
 
 def record_probe(
     plan: ProbePlan,
-    out_dir: Path,
+    run_dir: Path | None = None,
     *,
+    layout: Layout | None = None,
+    config: Any = None,
     registry: EventRegistry,
-    derive: Callable[[], None],
+    derive: Callable[[Path], None],
     telemetry: Callable[[Recorder], Any] | None = None,
     progress: Progress | None = None,
-) -> None:
-    """Record the probe into ``out_dir/events.jsonl`` (a new run: never appends to an old one)."""
-    # torch and git are asked once: the same facts are the run's `environment` event and env.json's.
+) -> Path:
+    """Record the probe into ``run_dir/events.jsonl``, or a new directory placed by ``layout``
+    (a new run: never appends to an old one); return the run's directory.
+
+    ``derive(run_dir)`` derives the artifacts of a run abandoned by the watchdog.
+    """
+    # torch and git are asked once: the same facts are the run's `environment` event, env.json's
+    # and the layout's (the rvinci directory name carries the commit).
     facts = collect_facts()
     # The recorder's own context ends the run as ok, interrupted or error.
     with Recorder(
-        out_dir, resume="never", registry=registry, name="probe", environment=facts.environment
+        run_dir,
+        layout=layout,
+        config=config,
+        resume="never",
+        registry=registry,
+        name="probe",
+        environment=facts.environment,
+        derive=False,  # the command derives with its own plugin selection (and the watchdog's path)
     ) as rec:
-        _record(rec, plan, facts, derive, telemetry=telemetry, progress=progress)
+        _record(rec, plan, facts, lambda: derive(rec.run_dir), telemetry=telemetry, progress=progress)
+    return rec.run_dir
 
 
 def _record(

@@ -1,6 +1,7 @@
 """The runs deriver: ``config.yaml`` and ``config_resolved.yaml`` for any run with a ``config``
-event; ``run_manifest.json`` and ``metrics.json`` for runs placed in the rvinci layout (other
-plugins own a ``metrics.json`` of their own kind of run)."""
+event; ``run_manifest.json`` for runs placed in the rvinci layout, and ``metrics.json`` for those
+that record core metrics. A GPU probe or a triage capture placed in the rvinci layout records no
+core metric: its own ``metrics.json`` (the objective contract's, the bundle's) is the run's."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class RunsDeriver(Deriver):
         if self.config is not None:
             found |= {CONFIG, CONFIG_RESOLVED}
         if self._rvinci():
-            found |= {RUN_MANIFEST, METRICS}
+            found |= {RUN_MANIFEST, METRICS} if self.series else {RUN_MANIFEST}
         return frozenset(found)
 
     def snapshot(self) -> dict[str, Any]:
@@ -81,4 +82,5 @@ class RunsDeriver(Deriver):
                     checkpoints=self.checkpoints,
                 ),
             )
-            out.write_json(METRICS, metrics_document(self.series))
+            if self.series:
+                out.write_json(METRICS, metrics_document(self.series))

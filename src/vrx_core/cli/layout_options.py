@@ -17,8 +17,10 @@ from vrx_core.log.layout import Layout, MgrLayout, RvinciLayout
 def add_layout_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(
         "run layout",
-        "place the run in a layout instead of the directory given; the directory argument is then "
-        "the layout's root",
+        # The newline only shows under a RawDescriptionHelpFormatter (vrx probe run, vrx assoc run),
+        # which would otherwise print one long line; the default formatter folds it like a space.
+        "place the run in a layout instead of the directory given;\n"
+        "the directory argument is then the layout's root",
     )
     g.add_argument(
         "--layout",
