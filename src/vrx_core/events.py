@@ -26,7 +26,7 @@ from vrx_core.upcast import Upcaster, Upcasters
 JSONValue = Any
 
 #: Keys the envelope owns; no kind may declare a field with one of these names.
-RESERVED_KEYS = frozenset({"seq", "t", "v", "type", "crc"})
+RESERVED_KEYS = frozenset({"seq", "t", "v", "type", "crc", "rank"})
 #: Kinds only the writer itself records; ``vrx ingest`` and ``Recorder.emit`` refuse them.
 WRITER_KINDS = frozenset({"run_start", "run_end", "sync", "resumed"})
 
@@ -39,12 +39,15 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_de
     Attributes:
         seq: position in the log, dense from 0; ``-1`` until the writer records the event.
         t: wall-clock time (Unix seconds) at which the writer recorded the event; ``0.0`` before.
+        rank: the rank whose log held the event, set by the reader of a multi-rank run; None in a
+            single-process run. Never written: a rank's log is the rank.
     """
 
     __vrx_version__: ClassVar[int] = 1
 
     seq: int = -1
     t: float = 0.0
+    rank: int | None = None
 
 
 class WriterInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -70,6 +73,14 @@ class RunStart(Event, frozen=True, kw_only=True, tag="run_start"):
     writer: WriterInfo
     argv: list[str] = []
     name: str | None = None
+    #: Multi-rank runs only (None otherwise): which rank wrote this log, of how many.
+    world_size: int | None = None
+    local_rank: int | None = None
+    global_rank: int | None = None
+    #: ``time.monotonic()`` when ``t`` was taken, to relate this rank's clocks.
+    monotonic: float | None = None
+    #: Rank 0's wall clock minus this rank's, measured at a ``torch.distributed`` barrier.
+    clock_offset_s: float | None = None
 
 
 class RunEnd(Event, frozen=True, kw_only=True, tag="run_end"):
@@ -259,6 +270,7 @@ class UnknownEvent(msgspec.Struct, frozen=True, kw_only=True):
     type: str
     v: int
     data: dict[str, JSONValue]
+    rank: int | None = None
 
 
 AnyEvent = Event | UnknownEvent
@@ -354,7 +366,7 @@ class EventRegistry:
                 return known
             raise TypeError(f"event kind {tag!r} is registered twice: {known.cls!r} and {cls!r}")
         hints = typing.get_type_hints(cls)
-        names = [f for f in cls.__struct_fields__ if f not in ("seq", "t")]
+        names = [f for f in cls.__struct_fields__ if f not in ("seq", "t", "rank")]
         clash = RESERVED_KEYS.intersection(names)
         if clash:
             raise TypeError(f"event kind {tag!r} uses reserved field name(s) {sorted(clash)}")

@@ -18,7 +18,9 @@ def add_events(sub: Any) -> None:
         "events",
         help="print or filter a run's events",
         description=(
-            "Print the events of RUN_DIR as a table (default) or as JSON lines (--json). Reading stops "
+            "Print the events of RUN_DIR as a table (default) or as JSON lines (--json). A multi-rank "
+            "run's logs are merged by (t, rank, seq) and each event shows its rank (rank:seq in the "
+            "table, \"rank\" in JSON). Reading stops "
             "quietly at crash residue after the durable point (see `vrx verify`). Exit codes: 0 done; "
             "65 corrupt log; 66 no such run; 78 newer major format."
         ),
@@ -44,6 +46,14 @@ def add_events(sub: Any) -> None:
         help="only metric events whose name matches GLOB, e.g. 'loss*' (repeatable)",
     )
     p.add_argument("--since-seq", type=int, default=0, metavar="N", help="only events with seq >= N")
+    p.add_argument(
+        "--rank",
+        dest="ranks",
+        action="append",
+        type=int,
+        metavar="R",
+        help="a multi-rank run: only the events of rank R (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=cmd_events)
 
@@ -51,13 +61,15 @@ def add_events(sub: Any) -> None:
 def cmd_events(args: argparse.Namespace) -> int:
     from vrx_core.cli.render import EventTable, event_json_line
     from vrx_core.events import Metric, event_tag
-    from vrx_core.log.reader import LogReader
+    from vrx_core.log.merge import RunReader
 
     registry = args.pm_registry()
     unknown = sorted(set(args.types) - set(registry.tags()))
     if unknown:
         raise UsageError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(registry.tags())}")
-    reader = LogReader(args.run_dir, registry=registry)
+    if args.ranks and not RunReader(args.run_dir, registry=registry).multi_rank:
+        raise UsageError("--rank: this run was recorded by a single process (no per-rank logs)")
+    reader = RunReader(args.run_dir, registry=registry, ranks=set(args.ranks) if args.ranks else None)
     wanted = set(args.types)
     names = args.names
     table = None if args.json else EventTable(sys.stdout, registry.tags())
@@ -72,11 +84,9 @@ def cmd_events(args: argparse.Namespace) -> int:
             sys.stdout.write(event_json_line(ev))
         else:
             table.row(ev)
-    if reader.report.residue is not None:
-        print(
-            f"vrx: note: stopped at crash residue: {reader.report.residue.render(reader.path)}",
-            file=sys.stderr,
-        )
+    for log, report in zip(reader.readers.values(), reader.reports.values(), strict=True):
+        if report.residue is not None:
+            print(f"vrx: note: stopped at crash residue: {report.residue.render(log.path)}", file=sys.stderr)
     return int(ExitCode.OK)
 
 

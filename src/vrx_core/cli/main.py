@@ -45,7 +45,8 @@ def _add_verify(sub: Any) -> None:
         help="check a run's log: framing, checksums, dense seq, sync points, run end",
         description=(
             "Check RUN_DIR/events.jsonl line by line and print a one-line verdict, then every problem "
-            "with file, line and byte offset. Plugins add checks (for example the bundle manifest). "
+            "with file, line and byte offset; a multi-rank run's logs each on its own, and a rank whose "
+            "log is missing named. Plugins add checks (for example the bundle manifest). "
             "Exit codes: 0 clean and complete; 3 clean but incomplete (no run end: crashed or still "
             "running); 65 corrupt (log or bundle manifest); 66 no such run; 78 written by a newer "
             "major format."
@@ -57,10 +58,10 @@ def _add_verify(sub: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from vrx_core.engine.verify import add_problems, verify_log
+    from vrx_core.engine.verify import add_problems, verify_run
 
-    verdict = verify_log(args.run_dir, registry=args.pm_registry())
-    add_problems(verdict, args.plugin_verify_problems(verdict.path.parent))
+    verdict = verify_run(args.run_dir, registry=args.pm_registry())
+    add_problems(verdict.verdicts[0], args.plugin_verify_problems(verdict.run_dir))
     if args.json:
         sys.stdout.write(msgspec.json.encode(verdict.to_json()).decode() + "\n")
     else:

@@ -16,7 +16,7 @@ from vrx_core.hooks.api import ReplayContext, consumed_kinds
 if TYPE_CHECKING:
     from vrx_core.hooks.manager import PluginSet
 
-_ENVELOPE = ("seq", "t", "type")
+_ENVELOPE = ("seq", "t", "type", "rank")
 
 
 def event_json_line(ev: AnyEvent) -> str:
@@ -42,10 +42,11 @@ def _short(value: Any) -> str:
 
 
 def event_row(ev: AnyEvent, kind_width: int = 16) -> str:
-    """One table row: seq, UTC time, kind, then key=value pairs."""
+    """One table row: seq (``rank:seq`` in a multi-rank run), UTC time, kind, then key=value pairs."""
     d = event_json(ev)
     rest = " ".join(f"{k}={_short(v)}" for k, v in d.items() if k not in _ENVELOPE and v is not None)
-    return f"{ev.seq:>8}  {clock(ev.t)}  {d['type']:<{kind_width}} {rest}\n"
+    seq = str(ev.seq) if ev.rank is None else f"{ev.rank}:{ev.seq}"
+    return f"{seq:>8}  {clock(ev.t)}  {d['type']:<{kind_width}} {rest}\n"
 
 
 class EventTable:

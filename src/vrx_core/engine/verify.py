@@ -133,3 +133,76 @@ def add_problems(verdict: Verdict, problems: list[str]) -> None:
         return
     verdict.extra.extend(real)
     verdict.status, verdict.exit_code = "CORRUPT", ExitCode.DATAERR
+
+
+@dataclass
+class RunVerdict:
+    """The verdicts of every log of a run: one for a single process, one per rank otherwise.
+
+    A rank whose log is missing (the world size its peers recorded says it should exist) makes
+    the run INCOMPLETE; the worst verdict decides the exit code (CORRUPT 65, INCOMPLETE 3, OK 0).
+    """
+
+    run_dir: Path
+    verdicts: list[Verdict]
+    missing_ranks: list[int] = field(default_factory=list)
+
+    @property
+    def multi_rank(self) -> bool:
+        return len(self.verdicts) > 1 or self.verdicts[0].path.name != LOG
+
+    @property
+    def exit_code(self) -> ExitCode:
+        codes = [v.exit_code for v in self.verdicts]
+        if self.missing_ranks:
+            codes.append(ExitCode.INCOMPLETE)
+        for worst in (ExitCode.DATAERR, ExitCode.INCOMPLETE):
+            if worst in codes:
+                return worst
+        return ExitCode.OK
+
+    @property
+    def status(self) -> str:
+        return {ExitCode.DATAERR: "CORRUPT", ExitCode.INCOMPLETE: "INCOMPLETE"}.get(self.exit_code, "OK")
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        if self.multi_rank:
+            n = len(self.verdicts) + len(self.missing_ranks)
+            out.append(f"{self.status}: {self.run_dir}: {n} ranks, each log checked on its own")
+        for verdict in self.verdicts:
+            out += verdict.lines()
+        out += [
+            f"{self.run_dir}: rank {r}: no log (events.rank{r}.jsonl missing)"
+            for r in self.missing_ranks
+        ]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.multi_rank:
+            return self.verdicts[0].to_json()
+        return {
+            "path": os.fspath(self.run_dir),
+            "status": self.status,
+            "exit_code": int(self.exit_code),
+            "ranks": {_rank_of(v.path): v.to_json() for v in self.verdicts},
+            "missing_ranks": self.missing_ranks,
+        }
+
+
+def verify_run(run_dir: str | os.PathLike[str], registry: EventRegistry | None = None) -> RunVerdict:
+    """Verify every log of a run: its ``events.jsonl``, or each rank's log and the ranks missing."""
+    path = Path(run_dir)
+    run = RunDir.of(path)
+    if path.is_file():
+        return RunVerdict(run.root, [verify_log(path, registry)])
+    logs = run.logs()
+    verdicts = [verify_log(log, registry) for _, log in logs]
+    world = max((v.report.run_start.world_size or 0 for v in verdicts if v.report.run_start), default=0)
+    present = {rank for rank, _ in logs}
+    missing = [r for r in range(world) if r not in present] if None not in present else []
+    return RunVerdict(run.root, verdicts, missing)
+
+
+def _rank_of(log: Path) -> str:
+    return log.name.removeprefix("events.rank").removesuffix(".jsonl")

@@ -108,9 +108,12 @@ def event_json(ev: AnyEvent) -> dict[str, Any]:
     if isinstance(ev, UnknownEvent):
         fields: dict[str, Any] = dict(ev.data)
     else:
-        fields = {f: getattr(ev, f) for f in ev.__struct_fields__ if f not in ("seq", "t")}
+        fields = {f: getattr(ev, f) for f in ev.__struct_fields__ if f not in ("seq", "t", "rank")}
         fields = msgspec.to_builtins(fields)
-    return {"seq": ev.seq, "t": ev.t, "type": event_tag(ev), **json_safe(fields)}
+    envelope: dict[str, Any] = {"seq": ev.seq, "t": ev.t, "type": event_tag(ev)}
+    if ev.rank is not None:  # a multi-rank run's event: which rank's log held it
+        envelope["rank"] = ev.rank
+    return {**envelope, **json_safe(fields)}
 
 
 def item_json(item: TailItem) -> dict[str, Any]:

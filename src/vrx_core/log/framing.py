@@ -40,7 +40,7 @@ ENVELOPE_RE: Final = re.compile(
 )
 
 
-_SEQ_DEFAULT, _T_DEFAULT = Event.__struct_defaults__
+_SEQ_DEFAULT, _T_DEFAULT, _ = Event.__struct_defaults__
 
 
 def crc_of(prefix: bytes, salt: int) -> int:
@@ -222,10 +222,11 @@ class EventEncoder:
         info = self.registry.info_for(type(event))
         if info.tag in WRITER_KINDS and not internal:
             raise InvalidEvent(f"{info.tag!r} events are written by the recorder itself", field="$.type")
-        if event.seq != -1 or event.t != 0.0:
+        if event.seq != -1 or event.t != 0.0 or event.rank is not None:
             # The defaults' own objects: msgspec omits a default by identity, and a fresh 0.0
-            # would put a second "t" into the line (the reader keeps the last one).
-            event = msgspec.structs.replace(event, seq=_SEQ_DEFAULT, t=_T_DEFAULT)
+            # would put a second "t" into the line (the reader keeps the last one). A rank is
+            # never written: an event read from a multi-rank run carries the rank of its log.
+            event = msgspec.structs.replace(event, seq=_SEQ_DEFAULT, t=_T_DEFAULT, rank=None)
         event = with_plain_numbers(event)  # numpy/torch scalars, as training loops produce them
         if info.flat:
             self._check_flat(info, event)
@@ -331,7 +332,7 @@ _UNSET: Any = object()
 
 def _compile_fast_check(fields: tuple[_FastField, ...]) -> Callable[[Any], bool]:
     """Build ``check(event) -> bool``: True when every field has an exactly expected class (finite
-    if float) and seq/t are unset, so the event can be encoded without the full validation.
+    if float) and seq/t/rank are unset, so the event can be encoded without the full validation.
 
     This is the per-event hot path of ``emit``; the check is generated as straight-line code
     because a generic loop over fields costs several times more. Anything unusual (a subclass of
@@ -355,7 +356,7 @@ def _fast_check_lines(
     finite: ``v - v`` is 0.0 for a finite float, NaN, which is true, for NaN and the infinities);
     a string that must be one of some literals must be one of them.
     """
-    lines = [f"    if ev.seq != -1 or ev.t != 0.0: return {fail}"]
+    lines = [f"    if ev.seq != -1 or ev.t != 0.0 or ev.rank is not None: return {fail}"]
     for i, f in enumerate(fields):
         # `exact` never holds float (floats are float_ok's business); `c is X` beats `c in set`.
         names = []

@@ -114,9 +114,11 @@ def _read_holder(fd: int) -> dict[str, Any] | None:
     return holder if isinstance(holder, dict) else {"unreadable": repr(holder)}
 
 
-def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) -> WriterLock:
-    """Take the run's writer lock or raise :class:`LockHeld` naming the holder."""
-    path = run_dir / LOCK
+def acquire(
+    run_dir: Path, identity: dict[str, Any], *, takeover: bool = False, path: Path | None = None
+) -> WriterLock:
+    """Take the run's writer lock (``path``: a rank's own lock) or raise :class:`LockHeld`."""
+    path = run_dir / LOCK if path is None else path
     for _ in range(5):
         try:
             # O_NOFOLLOW: a symlinked lock file must never redirect our writes outside the run.
@@ -177,9 +179,9 @@ def acquire(run_dir: Path, identity: dict[str, Any], *, takeover: bool = False) 
     raise LockHeld("lock file keeps being replaced by another process", path=path)
 
 
-def read_lock(run_dir: Path) -> tuple[dict[str, Any] | None, float | None]:
+def read_lock(run_dir: Path, path: Path | None = None) -> tuple[dict[str, Any] | None, float | None]:
     """The holder record and the lock file's mtime (the writer heartbeat), without locking."""
-    path = run_dir / LOCK
+    path = run_dir / LOCK if path is None else path
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:

@@ -484,10 +484,16 @@ def read_events(
     mode: Mode = "recover",
     registry: EventRegistry | None = None,
 ) -> Iterator[AnyEvent]:
-    """Iterate the typed events of a log (a run directory or its ``events.jsonl``).
+    """Iterate the typed events of a log (a run directory or its ``events.jsonl``); a multi-rank
+    run's per-rank logs merged by ``(t, rank, seq)``, each event carrying its ``rank``.
 
     Unknown kinds come through as :class:`UnknownEvent`. In the default ``recover`` mode a crash's
     residue ends the iteration quietly; corruption raises :class:`CorruptLog` with its location.
     Use :class:`LogReader` to get the report as well.
     """
+    run = RunDir.of(path)
+    if not run.log.exists() and run.ranks() and not Path(path).is_file():
+        from vrx_core.log.merge import RunReader  # a multi-rank run: its ranks merged on read
+
+        return iter(RunReader(run.root, mode=mode, registry=registry))
     return iter(LogReader(path, mode=mode, registry=registry))

@@ -11,24 +11,30 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from vrx_core.errors import NoSuchRun, RunExists
+from vrx_core.capture.ranks import Ranks, agree_on, clock_offset_s, distributed
+from vrx_core.errors import NoSuchRun, RunExists, UsageError
 from vrx_core.events import Environment, Event
 from vrx_core.log import diagnostics
 from vrx_core.log.layout import Layout, create_run_dir
+from vrx_core.log.rundir import RunDir
 
 ResumeMode = Literal["auto", "allow", "never", "must"]
 
 
 @dataclass
 class StartPlan:
-    """The directory a recorder writes to and the events that follow its ``run_start``."""
+    """The directory a recorder writes to, the events that follow its ``run_start``, and for a
+    rank of a distributed job its place and clock offset."""
 
     run_dir: Path
     events: list[Event] = field(default_factory=list)
+    ranks: Ranks | None = None
+    clock_offset_s: float | None = None
 
 
 def plan_start(
@@ -37,6 +43,7 @@ def plan_start(
     layout: Layout | None,
     config: Any,
     environment: bool | Environment | None,
+    ranks: Ranks | None = None,
 ) -> StartPlan:
     """Resolve ``config``, collect the environment and place the run (in that order: nothing is
     created for a config that cannot be resolved).
@@ -46,12 +53,13 @@ def plan_start(
     """
     if (run_dir is None) == (layout is None):
         raise TypeError("Recorder needs either a run directory or layout=..., not both")
+    dist = distributed() if ranks is not None else None
+    offset = clock_offset_s(dist) if dist is not None else None
     if run_dir is not None and config is None and not environment:
-        return StartPlan(Path(run_dir))
+        return StartPlan(Path(run_dir), ranks=ranks, clock_offset_s=offset)
     # Imported here: a bare recorder (every training rank) never pays for importlib.metadata.
     from vrx_core.capture.config import capture_config
     from vrx_core.capture.environment import collect_environment
-    from vrx_core.capture.git import read_git, short_hash
 
     config_event = capture_config(config) if config is not None else None
     env: Environment | None
@@ -63,12 +71,55 @@ def plan_start(
         env = None
     events: list[Event] = []
     if layout is not None:
-        git = env.git if env is not None else read_git()
-        run_dir = create_run_dir(layout, git_hash=short_hash(git))
+        run_dir = _place(layout, env, ranks, dist)
         events.append(layout.event(Path(run_dir).name))
     assert run_dir is not None
     events += [e for e in (env, config_event) if e is not None]
-    return StartPlan(Path(run_dir), events)
+    return StartPlan(Path(run_dir), events, ranks=ranks, clock_offset_s=offset)
+
+
+def _place(layout: Layout, env: Environment | None, ranks: Ranks | None, dist: Any) -> Path:
+    """A new directory for the run; every rank of a distributed job gets rank 0's."""
+    from vrx_core.capture.git import read_git, short_hash
+
+    if ranks is not None and dist is None:
+        raise UsageError(
+            "a layout for a multi-rank run needs torch.distributed initialised (the ranks must agree "
+            "on one new directory); pass the run directory instead"
+        )
+    made: Path | None = None
+    if ranks is None or ranks.rank == 0:
+        made = create_run_dir(layout, git_hash=short_hash(env.git if env is not None else read_git()))
+    return Path(agree_on(dist, str(made))) if dist is not None else Path(str(made))
+
+
+def rank_fields(plan: StartPlan) -> dict[str, Any]:
+    """The ``run_start`` fields of a rank of a distributed job (none for a single process)."""
+    r = plan.ranks
+    if r is None:
+        return {}
+    return {
+        "global_rank": r.rank,
+        "world_size": r.world_size,
+        "local_rank": r.local_rank,
+        "monotonic": time.monotonic(),  # read with run_start's t: relates this rank's two clocks
+        "clock_offset_s": plan.clock_offset_s,
+    }
+
+
+def check_logs(run: RunDir, rank: int | None) -> None:
+    """A run is single-process or multi-rank, never both: refuse to mix the two kinds of log."""
+    if rank is None and run.ranks():
+        raise RunExists(
+            "this run has per-rank logs (events.rank<R>.jsonl): record into it with rank= and "
+            "world_size= (or torchrun's RANK/WORLD_SIZE), or use another directory",
+            path=run.root,
+        )
+    if rank is not None and run.log.exists():
+        raise RunExists(
+            "this run was recorded by a single process (events.jsonl); a rank cannot join it",
+            path=run.root,
+        )
 
 
 def check_resume(mode: ResumeMode, exists: bool, run_dir: Path) -> None:
@@ -126,4 +177,12 @@ def finish_run(run_dir: Path, *, derive: bool, summary: bool) -> None:
             log.warning(f"end-of-run summary failed: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["StartPlan", "check_resume", "finish_run", "plan_start", "wants_summary"]
+__all__ = [
+    "StartPlan",
+    "check_logs",
+    "check_resume",
+    "finish_run",
+    "plan_start",
+    "rank_fields",
+    "wants_summary",
+]

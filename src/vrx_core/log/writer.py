@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from vrx_core._version import __version__
+from vrx_core.capture.ranks import resolve_ranks
 from vrx_core.errors import CannotCreate, CorruptLog, InvalidEvent, RecorderIOError, RunExists, VrxError
 from vrx_core.events import Environment, Event, EventRegistry, Resumed, RunEnd, RunStart, WriterInfo
 from vrx_core.events import registry as default_registry
@@ -39,7 +40,15 @@ from vrx_core.log.layout import Layout
 from vrx_core.log.lock import WriterLock, acquire, boot_id
 from vrx_core.log.reader import LogReader, RunningHash
 from vrx_core.log.rundir import RunDir
-from vrx_core.log.start import ResumeMode, check_resume, finish_run, plan_start, wants_summary
+from vrx_core.log.start import (
+    ResumeMode,
+    check_logs,
+    check_resume,
+    finish_run,
+    plan_start,
+    rank_fields,
+    wants_summary,
+)
 from vrx_core.log.writepath import WritePath
 
 Durability = Literal["group", "every", "os"]
@@ -62,7 +71,6 @@ class Recorder(WritePath):
 
     >>> with Recorder("runs/demo") as rec:
     ...     rec.emit(Metric(name="loss", step=1, value=0.25))
-
     Creating the recorder creates the run directory, takes the writer lock, and writes and fsyncs
     the ``run_start`` line, so a directory that cannot be written fails here, before the
     expensive work starts. ``Recorder.fresh(root, name)`` records into a new directory instead.
@@ -90,6 +98,9 @@ class Recorder(WritePath):
         environment: record the ``environment`` event (git, packages, host, torch); default: when
             a layout or config is given. An :class:`~vrx_core.events.Environment` is recorded as is.
         summary: print the plugins' end-of-run summaries at close (default: when stdout is a terminal).
+        rank, world_size, local_rank: this process's place in a distributed job (default: torchrun's
+            ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``). With a world of more than one, the rank writes
+            its own log ``events.rank<R>.jsonl`` (own lock, seq and durability); readers merge them.
         derive: derive the run's files by replay at close (default: when placed by a layout).
     """
 
@@ -102,6 +113,9 @@ class Recorder(WritePath):
         environment: bool | Environment | None = None,
         summary: bool | None = None,
         derive: bool | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        local_rank: int | None = None,
         run_id: str | None = None,
         name: str | None = None,
         durability: Durability = "group",
@@ -122,11 +136,17 @@ class Recorder(WritePath):
         if not 0 < max_line_bytes <= MAX_LINE_BYTES:
             # Readers (replay, verify, resume) reject longer lines: never write what cannot be read.
             raise ValueError(f"max_line_bytes must be in 1..{MAX_LINE_BYTES} (the reader's limit)")
-        start = plan_start(run_dir, layout=layout, config=config, environment=environment)
-        self.run_dir = RunDir.of(start.run_dir).root
+        ranks = resolve_ranks(rank, world_size, local_rank)
+        start = plan_start(run_dir, layout=layout, config=config, environment=environment, ranks=ranks)
+        self._start = start
+        #: This process's rank in a multi-rank run (its own log ``events.rank<R>.jsonl``), else None.
+        self.rank = ranks.rank if ranks is not None else None
+        run = RunDir.of(start.run_dir)
+        self.run_dir = run.root
         self._summary = summary
-        self._derive = layout is not None if derive is None else derive
-        self.path = RunDir(self.run_dir).log
+        # Only a single process derives at close: a rank ending first would replay a live run.
+        self._derive = layout is not None and ranks is None if derive is None else derive
+        self.path = run.log_for(self.rank)
         self.durability: Durability = durability
         self.fsync_every_n = max(1, fsync_every_n)
         # Events after which emit fsyncs: 1 for "every", N for "group", never for "os".
@@ -174,8 +194,10 @@ class Recorder(WritePath):
 
         self._mkdir()
         identity = self._identity(run_id or self.run_dir.resolve().name)
-        self._lock: WriterLock = acquire(self.run_dir, identity, takeover=takeover)
+        lock_path = run.lock_for(self.rank)
+        self._lock: WriterLock = acquire(self.run_dir, identity, takeover=takeover, path=lock_path)
         try:
+            check_logs(run, self.rank)
             if self.path.is_symlink():
                 raise CannotCreate("cannot open event log for writing: is a symlink", path=self.path)
             exists = self.path.exists() and self.path.stat().st_size > 0
@@ -350,6 +372,7 @@ class Recorder(WritePath):
             writer=self._writer(0),
             argv=list(sys.argv),
             name=name,
+            **rank_fields(self._start),
         )
         # Preflight: the first line is written and fsynced before the user's work starts.
         self._append_event(start, internal=True, first=True)
@@ -419,7 +442,7 @@ class Recorder(WritePath):
 
     def _cut_tail(self, keep: int, size: int) -> str:
         """Copy the bytes after the last valid line beside the log, then cut them off."""
-        name = RunDir(self.run_dir).torn_copy(keep).name
+        name = RunDir(self.run_dir).torn_copy(keep, self.path).name
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
             try:
