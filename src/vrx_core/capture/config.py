@@ -21,9 +21,15 @@ INSTALL_HINT = "pip install 'vrx-core[config]'"
 
 
 class ConfigError(VrxError):
-    """The run's configuration cannot be recorded: unresolvable, missing or not JSON-like."""
+    """The run's configuration cannot be recorded: unresolvable, unparsable or not JSON-like."""
 
     exit_code = ExitCode.USAGE
+
+
+class ConfigFileError(ConfigError):
+    """The config file is missing or cannot be read: exit 66 (``NOINPUT``), like any input file."""
+
+    exit_code = ExitCode.NOINPUT
 
 
 def capture_config(config: Any, *, source: str | os.PathLike[str] | None = None) -> Config:
@@ -63,11 +69,30 @@ def _load_yaml(path: Path) -> Any:
     try:
         return omegaconf.OmegaConf.load(path)
     except FileNotFoundError:
-        raise ConfigError("no such config file", path=path) from None
-    except (OSError, ValueError, omegaconf.errors.OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot load config: {str(exc).splitlines()[0]}", path=path) from None
+        raise ConfigFileError("no such config file", path=path) from None
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read config file: {exc.strerror}", path=path) from None
+    except (ValueError, omegaconf.errors.OmegaConfBaseException) as exc:
+        raise ConfigError(f"cannot load config: {_first_line(exc)}", path=path) from None
     except Exception as exc:  # yaml.YAMLError: PyYAML is only importable through OmegaConf
-        raise ConfigError(f"cannot parse YAML: {str(exc).splitlines()[0]}", path=path) from None
+        raise _yaml_error(exc, path) from None
+
+
+def _yaml_error(exc: Exception, path: Path) -> ConfigError:
+    """``FILE:LINE: cannot parse YAML: <problem> (column C)`` from PyYAML's marked error (1-based
+    line and column); the first line of any other error."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    line, column = getattr(mark, "line", None), getattr(mark, "column", None)
+    if not isinstance(line, int) or not isinstance(column, int):
+        return ConfigError(f"cannot parse YAML: {_first_line(exc)}", path=path)
+    what = problem if isinstance(problem, str) and problem else _first_line(exc)
+    return ConfigError(f"cannot parse YAML: {what} (column {column + 1})", path=path, line=line + 1)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _omegaconf(needed_for: str) -> Any:
@@ -116,4 +141,4 @@ def _jsonable(value: Any, key: str, where: str | None) -> Any:
     )
 
 
-__all__ = ["INSTALL_HINT", "ConfigError", "capture_config"]
+__all__ = ["INSTALL_HINT", "ConfigError", "ConfigFileError", "capture_config"]

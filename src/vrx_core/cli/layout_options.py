@@ -45,13 +45,28 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The options each layout takes; any other of them is a usage error, never silently ignored.
+_LAYOUT_OPTIONS = {"rvinci": ("project",), "mgr": ("kind", "topic", "tag")}
+
+
 def layout_from_args(args: argparse.Namespace, root: str) -> Layout | None:
-    """The layout the options ask for (rooted at ``root``), or None without ``--layout``."""
-    if args.layout is None:
-        stray = [f"--{n}" for n in ("project", "kind", "topic", "tag") if getattr(args, n) is not None]
-        if stray:
+    """The layout the options ask for (rooted at ``root``), or None without ``--layout``.
+
+    An option of the other layout (``--kind`` with ``--layout rvinci``, ``--project`` with
+    ``--layout mgr``) or any of them without ``--layout`` is a :class:`UsageError`."""
+    takes = _LAYOUT_OPTIONS.get(args.layout, ())
+    stray = [
+        f"--{n}"
+        for n in ("project", "kind", "topic", "tag")
+        if n not in takes and getattr(args, n) is not None
+    ]
+    if stray:
+        if args.layout is None:
             verb = "requires" if len(stray) == 1 else "require"
             raise UsageError(f"{', '.join(stray)} {verb} --layout")
+        verb = "does" if len(stray) == 1 else "do"
+        raise UsageError(f"{', '.join(stray)} {verb} not apply to --layout {args.layout}")
+    if args.layout is None:
         return None
     if args.layout == "rvinci":
         if not args.project:

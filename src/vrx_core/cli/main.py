@@ -107,7 +107,8 @@ def _add_ingest(sub: Any) -> None:
         choices=("auto", "allow", "never", "must"),
         default="auto",
         help="a log already in RUN_DIR: auto (default) resumes a crashed or open run and refuses an "
-        "ended one; allow also reopens an ended run; never refuses any; must requires one",
+        "ended one; allow also reopens an ended run; never refuses any; must requires one (not with "
+        "--layout, whose run is always new)",
     )
     add_layout_options(p)
     p.set_defaults(handler=cmd_ingest)
@@ -117,6 +118,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from vrx_core.engine.ingest import ingest
     from vrx_core.log.writer import Recorder
 
+    # Usage errors first: nothing is read or created for a command line that cannot run.
+    placement = recorder_placement(args, args.run_dir)
+    if args.layout is not None and args.resume == "must":
+        raise UsageError("--resume must does not apply to --layout: a layout always starts a new run")
     if args.file == "-":
         if sys.stdin is None:
             raise UsageError("no standard input to read events from (give a FILE)")
@@ -129,7 +134,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         source = args.file
     try:
         rec = Recorder(
-            **recorder_placement(args, args.run_dir),
+            **placement,
             takeover=args.takeover,
             resume=args.resume,
             registry=args.pm_registry(),

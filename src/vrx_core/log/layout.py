@@ -13,6 +13,7 @@ replay from the events the recorder writes (``layout``, ``environment``, ``confi
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from vrx_core.errors import UsageError
+from vrx_core.errors import CannotCreate, UsageError
 from vrx_core.events import RunLayout
 
 #: ``meta.kind`` values of mgr.telemetry.v1 plus the layout's other top-level categories.
@@ -92,28 +93,45 @@ def create_run_dir(layout: Layout, *, git_hash: str | None = None, now: float | 
     """Create and return a new, never reused run directory placed by ``layout``.
 
     ``git_hash`` is the short commit the rvinci name carries (:func:`vrx_core.capture.git.read_git`
-    gives it); ``now`` (Unix seconds) fixes the stamp.
+    gives it; a plain name, ``nogit`` when None); ``now`` (Unix seconds, a float as
+    :func:`time.time` returns; default: the current time) fixes the stamp. Bad arguments are a
+    :class:`UsageError` and a root or directory that cannot be created a :class:`CannotCreate`,
+    both before anything is created.
     """
+    if git_hash is not None:
+        _check_segment("git_hash", git_hash)
+    if now is None:
+        now = time.time()
+    elif isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+        raise UsageError(f"create_run_dir now= must be Unix seconds (a finite float), got {now!r}")
     parent = layout.parent()
-    base = layout.base_name(time.time() if now is None else now, git_hash)
+    try:
+        base = layout.base_name(now, git_hash)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise UsageError(f"create_run_dir now= is not a time this machine can stamp: {exc}") from None
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create the layout's directory: {exc.strerror}", path=parent) from None
+        raise CannotCreate(f"cannot create the layout's directory: {exc.strerror}", path=parent) from None
     for n in range(_MAX_SUFFIX):
         candidate = parent / (f"{base}-{n}" if n else base)
         try:
             candidate.mkdir()
         except FileExistsError:
             continue
-        for sub in layout.subdirs:
-            (candidate / sub).mkdir(parents=True)
+        except OSError as exc:
+            raise CannotCreate(f"cannot create the run directory: {exc.strerror}", path=candidate) from None
+        try:
+            for sub in layout.subdirs:
+                (candidate / sub).mkdir(parents=True)
+        except OSError as exc:
+            raise CannotCreate(f"cannot create {sub}: {exc.strerror}", path=candidate) from None
         return candidate
-    raise UsageError(f"no free run directory name for {base!r}", path=parent)
+    raise CannotCreate(f"no free run directory name for {base!r}", path=parent)
 
 
 def _check_segment(what: str, value: str) -> None:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise UsageError(
             f"layout {what} must be a plain name (letters, digits, '.', '_', ':', '-'), got {value!r}"
         )

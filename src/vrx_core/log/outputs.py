@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
+import numbers
 import os
 import re
 import threading
@@ -25,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vrx_core.errors import UsageError, VrxError
+from vrx_core.errors import RecorderClosed, UsageError, VrxError
 from vrx_core.events import Artifact, Checkpoint
 from vrx_core.log.atomic import atomic_write
 
@@ -40,6 +42,8 @@ CONTRACT_VERSION = "1"
 _FRAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _CHECKPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _metadata_lock = threading.Lock()
+#: ``numpy.savez``'s own keyword arguments: an array cannot be saved under these names.
+_SAVEZ_ARGUMENTS = frozenset({"file", "allow_pickle"})
 
 
 def save_prediction(
@@ -48,38 +52,44 @@ def save_prediction(
     arrays: Mapping[str, Any],
     *,
     timestamp: float | str,
-    intrinsics: list[list[float]] | None = None,
+    intrinsics: Any = None,
     intrinsics_ref: str | None = None,
     contract_version: str = CONTRACT_VERSION,
 ) -> Path:
     """Write ``frame_<id>.npz`` (int ids padded to 4 digits) and its ``metadata.json`` entry,
     record an ``artifact`` event, and return the npz path.
 
-    Give the camera ``intrinsics`` (3x3) or ``intrinsics_ref`` (where they are), not both.
+    Give the camera ``intrinsics`` (3x3 finite numbers: nested lists or a numpy array) or
+    ``intrinsics_ref`` (a non-empty string saying where they are), not both. ``timestamp`` is a
+    finite number (a numpy scalar too) or a string. Every argument is checked before anything
+    is written: a refused call leaves no file behind.
     """
     np = _numpy()
+    _check_open(rec)
     if (intrinsics is None) == (intrinsics_ref is None):
         raise UsageError("save_prediction needs exactly one of intrinsics= or intrinsics_ref=")
+    frame_id = _frame_id(frame_id)
     name = frame_name(frame_id)
-    payload = {key: np.asarray(value) for key, value in arrays.items()}
-    for key, array in payload.items():
-        if array.dtype.hasobject:
-            raise UsageError(f"prediction array {key!r} holds Python objects: only plain arrays, no pickle")
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **payload)
-    folder = rec.run_dir / PREDICTIONS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.npz"
-    data = buffer.getvalue()
-    atomic_write(path, data)
     entry: dict[str, Any] = {
         "frame_id": frame_id,
-        "timestamp": timestamp,
-        "contract_version": contract_version,
-        "file": path.name,
+        "timestamp": _timestamp(np, timestamp),
+        "contract_version": _plain_string("contract_version", contract_version),
+        "file": f"{name}.npz",
     }
-    entry.update({"intrinsics": intrinsics} if intrinsics is not None else {"intrinsics_ref": intrinsics_ref})
-    _update_metadata(folder, entry, contract_version)
+    if intrinsics is not None:
+        entry["intrinsics"] = _intrinsics(np, intrinsics)
+    else:
+        entry["intrinsics_ref"] = _plain_string("intrinsics_ref", intrinsics_ref)
+    data = _npz_bytes(np, arrays)
+    folder = rec.run_dir / PREDICTIONS_DIR
+    path = folder / f"{name}.npz"
+    with _metadata_lock:
+        # Read (and so check) the metadata before the npz exists: a damaged metadata.json
+        # refuses the save without leaving a frame that no entry names.
+        current = read_predictions_metadata(rec.run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+        _write_metadata(folder, current, entry, entry["contract_version"])
     rec.emit(
         Artifact(
             path=f"{PREDICTIONS_DIR}/{path.name}",
@@ -118,12 +128,15 @@ def read_predictions_metadata(run_dir: str | os.PathLike[str]) -> dict[str, Any]
 
 def save_checkpoint(rec: Recorder, obj: Any, name: str = "last.pt", *, step: int | None = None) -> Path:
     """``torch.save(obj)`` to ``artifacts/checkpoints/<name>`` atomically and record a
-    ``checkpoint`` event (size, sha256; the recorder fsyncs on checkpoints)."""
+    ``checkpoint`` event (size, sha256; the recorder fsyncs on checkpoints). ``name`` and ``step``
+    are checked before anything is written."""
+    _check_open(rec)
+    _check_checkpoint_name(name)
+    step = _check_step(step)
     try:
         import torch
     except ImportError:
         raise UsageError("save_checkpoint needs torch: pip install 'vrx-core[torch]'") from None
-    _check_checkpoint_name(name)
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     path = rec.run_dir / CHECKPOINTS_DIR / name
@@ -135,8 +148,20 @@ def save_checkpoint(rec: Recorder, obj: Any, name: str = "last.pt", *, step: int
 
 def record_checkpoint(rec: Recorder, path: str | os.PathLike[str], *, step: int | None = None) -> Checkpoint:
     """Record a checkpoint file written by other means (a trainer's own save) with its size and
-    sha256; ``path`` is stored relative to the run directory when it lies inside it."""
+    sha256. The file must lie inside the run directory (``artifacts/checkpoints/`` is the place):
+    the event stores its path relative to the run, which the bundle manifest and ``vrx verify``
+    cover; a file elsewhere is refused (save it in the run, or copy it there first)."""
+    _check_open(rec)
+    step = _check_step(step)
     file = Path(path)
+    try:
+        rel = file.resolve().relative_to(rec.run_dir.resolve()).as_posix()
+    except ValueError:
+        raise UsageError(
+            f"the checkpoint must be inside the run directory {rec.run_dir}, e.g. under "
+            f"{CHECKPOINTS_DIR}/; save it there or copy it first",
+            path=file,
+        ) from None
     digest = hashlib.sha256()
     size = 0
     try:
@@ -146,45 +171,115 @@ def record_checkpoint(rec: Recorder, path: str | os.PathLike[str], *, step: int 
                 size += len(chunk)
     except OSError as exc:
         raise VrxError(f"cannot read checkpoint: {exc.strerror}", path=file) from None
-    rel = _relative(file, rec.run_dir)
     event = Checkpoint(path=rel, step=step, size_bytes=size, sha256=digest.hexdigest())
     rec.emit(event)
     return event
 
 
 def frame_name(frame_id: int | str) -> str:
-    """``frame_0000`` for 0, ``frame_cam2-17`` for ``"cam2-17"``."""
+    """``frame_0000`` for 0 (a numpy integer too), ``frame_cam2-17`` for ``"cam2-17"``."""
+    frame_id = _frame_id(frame_id)
     if isinstance(frame_id, bool) or not isinstance(frame_id, int | str):
         raise UsageError(f"frame_id must be an int or a plain string, got {frame_id!r}")
     if isinstance(frame_id, int):
         if frame_id < 0:
             raise UsageError(f"frame_id must be >= 0, got {frame_id}")
         return f"frame_{frame_id:04d}"
-    if not _FRAME_ID.match(frame_id):
+    if not _FRAME_ID.fullmatch(frame_id):
         raise UsageError(f"frame_id must be letters, digits, '_' or '-', got {frame_id!r}")
     return f"frame_{frame_id}"
 
 
-def _update_metadata(folder: Path, entry: dict[str, Any], contract_version: str) -> None:
-    with _metadata_lock:
-        current = read_predictions_metadata(folder.parent.parent)
-        frames = [f for f in current.get("frames", []) if f.get("file") != entry["file"]]
-        frames.append(entry)
-        frames.sort(key=lambda f: str(f.get("file")))
-        doc = {"contract_version": contract_version, "frames": frames}
-        atomic_write(folder / METADATA, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+def _write_metadata(
+    folder: Path, current: dict[str, Any], entry: dict[str, Any], contract_version: str
+) -> None:
+    frames = [f for f in current.get("frames", []) if f.get("file") != entry["file"]]
+    frames.append(entry)
+    frames.sort(key=lambda f: str(f.get("file")))
+    doc = {"contract_version": contract_version, "frames": frames}
+    text = json.dumps(doc, indent=2, sort_keys=True, allow_nan=False)
+    atomic_write(folder / METADATA, (text + "\n").encode())
+
+
+def _timestamp(np: Any, value: Any) -> float | int | str:
+    if isinstance(value, np.generic | np.ndarray) and np.ndim(value) == 0:
+        value = value.item()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UsageError(f"save_prediction timestamp= must be a finite number or a string, got {value!r}")
+    return value
+
+
+def _intrinsics(np: Any, value: Any) -> list[list[float]]:
+    what = "save_prediction intrinsics= must be a 3x3 matrix of finite numbers"
+    try:
+        matrix = np.asarray(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what}; got {value!r}") from None
+    if matrix.shape != (3, 3) or matrix.dtype.kind not in "iuf":
+        raise UsageError(f"{what}; got shape {matrix.shape} of {matrix.dtype}")
+    if not np.isfinite(matrix).all():
+        raise UsageError(f"{what}; got NaN or Inf")
+    rows: list[list[float]] = matrix.tolist()
+    return rows
+
+
+def _plain_string(argument: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"save_prediction {argument}= must be a non-empty string, got {value!r}")
+    return value
+
+
+def _npz_bytes(np: Any, arrays: Any) -> bytes:
+    if not isinstance(arrays, Mapping):
+        got = type(arrays).__name__
+        raise UsageError(f"save_prediction arrays must be a mapping of names to arrays, got {got}")
+    payload: dict[str, Any] = {}
+    for key, value in arrays.items():
+        if not isinstance(key, str) or not key or key in _SAVEZ_ARGUMENTS:
+            raise UsageError(
+                f"prediction array names must be non-empty strings other than {sorted(_SAVEZ_ARGUMENTS)}, "
+                f"got {key!r}"
+            )
+        try:
+            payload[key] = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"prediction array {key!r} is not an array: {exc}") from None
+        if payload[key].dtype.hasobject:
+            raise UsageError(f"prediction array {key!r} holds Python objects: only plain arrays, no pickle")
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **payload)
+    return buffer.getvalue()
+
+
+def _frame_id(frame_id: Any) -> Any:
+    """A numpy integer id as a Python int (what metadata.json can hold); anything else as is."""
+    if isinstance(frame_id, numbers.Integral) and not isinstance(frame_id, bool | int):
+        return int(frame_id)
+    return frame_id
+
+
+def _check_open(rec: Recorder) -> None:
+    if rec.closed:
+        raise RecorderClosed(
+            "the recorder is closed: save predictions and checkpoints while the run is recording",
+            path=rec.run_dir,
+        )
 
 
 def _check_checkpoint_name(name: str) -> None:
-    if not _CHECKPOINT_NAME.match(name):
+    if not isinstance(name, str) or not _CHECKPOINT_NAME.fullmatch(name):
         raise UsageError(f"checkpoint name must be a plain file name such as best.pt, got {name!r}")
 
 
-def _relative(file: Path, run_dir: Path) -> str:
-    try:
-        return file.resolve().relative_to(run_dir.resolve()).as_posix()
-    except ValueError:
-        return str(file)
+def _check_step(step: Any) -> int | None:
+    """``step`` as an int (a numpy integer too), or None; a bool or anything else is refused."""
+    if step is None:
+        return None
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise UsageError(f"checkpoint step= must be an int or None, got {step!r}")
+    return int(step)
 
 
 def _numpy() -> Any:

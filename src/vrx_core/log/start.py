@@ -20,7 +20,7 @@ from vrx_core.capture.ranks import Ranks, agree_on, clock_offset_s, distributed
 from vrx_core.errors import NoSuchRun, RunExists, UsageError
 from vrx_core.events import Environment, Event
 from vrx_core.log import diagnostics
-from vrx_core.log.layout import Layout, create_run_dir
+from vrx_core.log.layout import Layout, MgrLayout, RvinciLayout, create_run_dir
 from vrx_core.log.rundir import RunDir
 
 ResumeMode = Literal["auto", "allow", "never", "must"]
@@ -53,6 +53,11 @@ def plan_start(
     """
     if (run_dir is None) == (layout is None):
         raise TypeError("Recorder needs either a run directory or layout=..., not both")
+    if layout is not None and not isinstance(layout, RvinciLayout | MgrLayout):
+        raise TypeError(
+            "Recorder layout= must be a RvinciLayout or MgrLayout (vrx_core.log.layout), "
+            f"got {type(layout).__name__} {layout!r}"
+        )
     dist = distributed() if ranks is not None else None
     offset = clock_offset_s(dist) if dist is not None else None
     if run_dir is not None and config is None and not environment:
