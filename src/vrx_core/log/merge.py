@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 
@@ -46,6 +47,8 @@ class RunReader:
             logs = [(r, p) for r, p in logs if r in ranks]
             if not logs:
                 raise NoSuchRun(f"no log of rank(s) {sorted(ranks)} in this run", path=self.run.root)
+        if logs == [(None, self.run.log)]:
+            logs = [(None, Path(run))]  # as given: a log kept under another name, or a run directory
         self.readers: dict[int | None, LogReader] = {
             rank: LogReader(path, mode=mode, registry=registry) for rank, path in logs
         }
