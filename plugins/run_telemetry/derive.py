@@ -43,4 +43,4 @@ class TelemetryDeriver(Deriver):
             return
         summary = build_summary(self.fold)
         out.write_json(SUMMARY, summary)
-        out.write_text(RUN_MD, run_md(summary))
+        out.write_text(RUN_MD, run_md(summary, self.fold.layout))

@@ -413,7 +413,8 @@ def resolve_summary(raw: str, *, artifacts_dir: str | Path, option: str) -> Path
 
     ``raw`` is a summary.json file or a directory holding one (an mgr run directory, or a vrx run
     directory once ``vrx replay`` derived it; a run's ``events.jsonl`` names its directory too).
-    A path that does not exist is also tried under ``artifacts_dir``.
+    A path that does not exist is also tried under ``artifacts_dir``. A vrx run's summary.json
+    derived before the log last changed (``derived.json``'s log size is not the log's) is refused.
     """
     path = Path(raw)
     if not path.exists():
@@ -425,14 +426,41 @@ def resolve_summary(raw: str, *, artifacts_dir: str | Path, option: str) -> Path
         path = path.parent
     if path.is_dir():
         summary = path / SUMMARY
+        if (path / LOG).is_file():
+            return _vrx_run_summary(path, option)
         if summary.is_file():
             return summary
-        if (path / LOG).is_file():
-            raise SummaryNotFound(
-                f"{option}: no {SUMMARY} in vrx run {path}; run `vrx replay {path}` to derive it"
-            )
         raise SummaryNotFound(f"{option}: no {SUMMARY} at {path}")
     return path
+
+
+def _vrx_run_summary(run: Path, option: str) -> Path:
+    """A vrx run's derived summary.json, refused when the log changed since it was derived (a
+    stale summary would be compared silently); the reason when there is none."""
+    from vrx_core.engine.provenance import read_provenance
+    from vrx_core.engine.runinfo import derived_current
+
+    current = derived_current(run)
+    if (run / SUMMARY).is_file():
+        if current is False:
+            raise SummaryNotFound(
+                f"{option}: {SUMMARY} of {run} is stale (the log changed since it was derived); "
+                f"run `vrx replay {run}`"
+            )
+        return run / SUMMARY
+    derived = read_provenance(run)
+    plugins, failures = derived.get("plugins"), derived.get("failures")
+    telemetry_ran = (
+        isinstance(plugins, dict)
+        and "telemetry" in plugins
+        and isinstance(failures, list)
+        and not any(isinstance(f, dict) and f.get("plugin") == "telemetry" for f in failures)
+    )
+    if current and telemetry_ran:
+        raise SummaryNotFound(
+            f"{option}: no {SUMMARY} in vrx run {run}: this run records no metrics, so it has no {SUMMARY}"
+        )
+    raise SummaryNotFound(f"{option}: no {SUMMARY} in vrx run {run}; run `vrx replay {run}` to derive it")
 
 
 def load_summary(path: Path) -> dict[str, Any]:

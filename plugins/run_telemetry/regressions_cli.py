@@ -8,6 +8,7 @@ exit codes are upstream's (ORIGINS.md 3.1), plus ``--mgr-compat`` and ``--json``
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,10 +38,14 @@ than +0.01 GB or +1 %, and --memory-rel can only add regressions, never relax th
 
 Writes summary.json, run.md and report.html to ARTIFACTS_DIR/regressions/RUN_ID/.
 
+Thresholds must be finite numbers in their ranges (inf and nan are usage errors).
+
 Exit status: 0, even when regressions exist, unless --fail-on-regression; 1 with
 --fail-on-regression when a metric regressed (or is missing, with --fail-on-missing), after a red
-"Guardrail" panel naming them; 2 bad options, or BASE/CAND names no summary.json; 65 a
-summary.json that cannot be read or is not a JSON object.
+"Guardrail" panel naming them; 2 bad options, or BASE/CAND names no summary.json (or a vrx run's
+summary.json is stale: the log changed since `vrx replay`); 65 a summary.json that cannot be read
+or is not a JSON object; 73 the report cannot be written under --artifacts-dir (the comparison is
+printed first; 73 then replaces 0 or 1, --fail-on-regression or not); 74 another write error.
 """
 
 EPILOG = "See docs/regressions.md."
@@ -69,7 +74,8 @@ class _Toggle(argparse.Action):
 
 
 def _threshold(name: str) -> Callable[[str], float]:
-    """A float in ``RANGES[name]``; anything else (NaN included) is a usage error."""
+    """A finite float in ``RANGES[name]``; anything else (NaN and the infinities included, for every
+    threshold alike, bounded or not) is a usage error."""
     lo, hi = RANGES[name]
     bounds = f"x>={lo:g}" if hi is None else f"{lo:g}<=x<={hi:g}"
 
@@ -78,6 +84,8 @@ def _threshold(name: str) -> Callable[[str], float]:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if not (value >= lo and (hi is None or value <= hi)):
             raise argparse.ArgumentTypeError(f"{text} is not in the range {bounds}")
         return value
@@ -157,7 +165,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_regressions(args: argparse.Namespace) -> int:
-    """Run ``vrx regressions``; returns the exit code (0, 1 guardrail, 2 usage, 65 bad summary)."""
+    """Run ``vrx regressions``; returns the exit code (0, 1 guardrail, 2 usage, 65 bad summary); an
+    artifacts directory that cannot be written raises the OSError (73/74 from the CLI's handler)."""
     from rich.console import Console
 
     from .regressions import Thresholds, build_report, failing_metrics, load_summary, resolve_summary

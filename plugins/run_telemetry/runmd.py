@@ -1,6 +1,7 @@
 """``run.md``: the human-readable side of ``summary.json``, in the sections of nanochat's ``run.md``.
 
-Built from the summary document only (never from the events), so the two files cannot disagree.
+Built from the summary document (never from the events), so the two files cannot disagree; only
+the Artifacts bullet also takes the run's ``layout`` event, which says where an rvinci run lies.
 Sections in upstream's order (ORIGINS.md 3.3): the title and bullets, ``## Command``, ``## Budget``,
 ``## Compilation``, ``## Numerics (debug)``, ``## Results (measured after warmup)``, and the closing
 line. Unknown numbers read ``n/a`` (as upstream writes a missing peak memory); compile settings
@@ -12,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from vrx_core.events import RunLayout
 
 NA = "n/a"
 DASH = "-"
@@ -72,13 +75,23 @@ def _numerics_lines(numerics: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def run_md(summary: Mapping[str, Any]) -> str:
-    """The text of ``run.md`` for a ``summary.json`` document (docs/summary.md)."""
+def artifacts_path(summary: Mapping[str, Any], layout: RunLayout | None = None) -> str:
+    """The Artifacts bullet: ``<project>/<run_id>`` for a run an ``RvinciLayout`` placed (its
+    ``layout`` event), else upstream's ``kind/topic/run_id`` from ``meta``."""
+    meta: Mapping[str, Any] = summary["meta"]
+    if layout is not None and layout.style == "rvinci" and layout.project:
+        return f"{layout.project}/{meta['run_id']}"
+    return f"{meta['kind']}/{meta['topic']}/{meta['run_id']}"
+
+
+def run_md(summary: Mapping[str, Any], layout: RunLayout | None = None) -> str:
+    """The text of ``run.md`` for a ``summary.json`` document (docs/summary.md); ``layout``, the
+    run's ``layout`` event, places the Artifacts bullet."""
     meta: Mapping[str, Any] = summary["meta"]
     budget: Mapping[str, Any] = summary["budget"]
     results: Mapping[str, Any] = summary["results"]
     git: Mapping[str, Any] = meta["git"]
-    run_id, kind, topic = meta["run_id"], meta["kind"], meta["topic"]
+    run_id, topic = meta["run_id"], meta["topic"]
     dirty = " (dirty)" if git.get("dirty") else ""
 
     lines = [
@@ -86,7 +99,7 @@ def run_md(summary: Mapping[str, Any]) -> str:
         "",
         f"- Run ID: `{run_id}`",
         f"- Generated: {meta['generated_at']}",
-        f"- Artifacts: `{kind}/{topic}/{run_id}`",
+        f"- Artifacts: `{artifacts_path(summary, layout)}`",
         f"- Commit: {git.get('commit_full')}{dirty}",
         "",
         "## Command",
@@ -131,4 +144,4 @@ def run_md(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["compile_enabled", "fmt", "run_md", "setting"]
+__all__ = ["artifacts_path", "compile_enabled", "fmt", "run_md", "setting"]

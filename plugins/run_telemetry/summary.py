@@ -284,13 +284,15 @@ def budget_and_results(fold: TelemetryFold) -> tuple[dict[str, Any], dict[str, A
     if len(times) > warmup:
         start = times[warmup - 1] if warmup else (fold.run_start.t if fold.run_start else times[0])
         measured_time_s = max(_MIN_TIME_S, round(times[-1] - start, _TIME_DIGITS))
+    # Null without tokens per step or before a loss after warmup (a run that ended during warmup):
+    # then there is no rate to compare, and ``vrx regressions`` reports ``missing``, not 0.
     tokens_per_second: float | None
-    if measured_tokens is None:
+    if measured_tokens is None or measured_time_s is None:
         tokens_per_second = None
     elif measured_steps == 0:
         tokens_per_second = 0.0
     else:
-        tokens_per_second = None if measured_time_s is None else measured_tokens / measured_time_s
+        tokens_per_second = measured_tokens / measured_time_s
     tflops = None if tokens_per_second is None else _mul(flops_per_token, tokens_per_second)
     val_steps, val_values, _ = fold.val_losses.ordered()
     peak_name = _name(fold.setting("peak_memory_metric"), DEFAULT_PEAK_MEMORY_METRIC)

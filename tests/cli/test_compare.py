@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from vrx_core.engine.runcompare import Better, flatten
+from vrx_core.engine.runcompare import Better, flatten, key_part
 from vrx_core.events import Metric, Params
 from vrx_core.log.writer import Recorder
 
@@ -75,8 +75,9 @@ def test_json_and_step(cli: Any, two: tuple[str, str]) -> None:
     assert all(run["status"] == "ended" and run["events"] == 11 for run in doc["runs"])
     assert doc["step"] == 2
     params = {p["key"]: p for p in doc["params"]}
-    assert params["lr"] == {"key": "lr", "values": [0.1, 0.01], "differs": True}
-    assert params["opt.beta"] == {"key": "opt.beta", "values": [0.9, 0.9], "differs": False}
+    assert params["lr"] == {"key": "lr", "values": [0.1, 0.01], "missing": [False, False], "differs": True}
+    assert params["opt.beta"]["values"] == [0.9, 0.9] and params["opt.beta"]["differs"] is False
+    assert doc["config"] == []  # recorded without a config
     metrics = {m["name"]: m for m in doc["metrics"]}
     assert metrics["loss"] == {
         "name": "loss",
@@ -148,3 +149,88 @@ def test_errors(cli: Any, two: tuple[str, str], tmp_path: Path) -> None:
     log.write_bytes(bytes(data))
     r = cli("compare", *two)
     assert r.code == 65 and r.err.startswith(f"vrx: {log}:") and r.err.count("\n") == 1
+
+
+def test_flatten_keeps_literal_dotted_keys_apart() -> None:
+    """``{"opt": {"lr": ..}}`` is ``opt.lr``; a key holding a dot itself is quoted, never merged."""
+    flat = flatten({"opt": {"lr": 0.1}, "opt.lr": 5, "a.b": {"c": 1}, "": 2, "[x]": 3})
+    assert flat == {"opt.lr": 0.1, '["opt.lr"]': 5, '["a.b"].c': 1, '[""]': 2, '["[x]"]': 3}
+    assert key_part("lr") == "lr" and key_part("é.x") == '["é.x"]'
+
+
+def test_resolved_config_rows_beside_params(cli: Any, tmp_path: Path) -> None:
+    runs = []
+    for name, depth in (("a", 4), ("b", 8)):
+        config = {"model": {"depth": depth, "heads": 2}, "seed": 1, "data.path": "/d"}
+        with Recorder(tmp_path / name, config=config, environment=False) as rec:
+            rec.emit(Params(values={"lr": 0.1}))
+        runs.append(str(tmp_path / name))
+    rows = rows_of(cli("compare", *runs).out)
+    assert "config" in rows  # the section's heading, after params
+    assert rows["config.model.depth"][0] == "*"
+    assert [v.strip() for v in rows["config.model.depth"][1] if v.strip()] == ["4", "8"]
+    assert rows["config.model.heads"][0] == rows["config.seed"][0] == " "
+    assert rows['config.["data.path"]'][0] == " "
+    labels = list(rows)
+    assert labels.index("lr") < labels.index("config") < labels.index("config.model.depth")
+    doc = json.loads(cli("compare", *runs, "--json").out)
+    config = {c["key"]: c for c in doc["config"]}
+    assert config["config.model.depth"] == {
+        "key": "config.model.depth", "values": [4, 8], "missing": [False, False], "differs": True,
+    }  # fmt: skip
+    assert [p["key"] for p in doc["params"]] == ["lr"]
+    only = rows_of(cli("compare", *runs, "--only-diff").out)
+    assert "config.model.depth" in only and "config.seed" not in only and "lr" not in only
+
+
+def test_literal_dotted_param_keys_are_two_rows(cli: Any, tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        with Recorder(tmp_path / name, environment=False) as rec:
+            rec.emit(Params(values={"opt": {"lr": 0.1}, "opt.lr": 5}))
+        runs.append(str(tmp_path / name))
+    params = {p["key"]: p["values"] for p in json.loads(cli("compare", *runs, "--json").out)["params"]}
+    assert params == {"opt.lr": [0.1, 0.1], '["opt.lr"]': [5, 5]}
+
+
+def test_a_recorded_null_is_not_a_missing_key(cli: Any, tmp_path: Path) -> None:
+    with Recorder(tmp_path / "a", environment=False) as rec:
+        rec.emit(Params(values={"x": None, "y": None}))
+    with Recorder(tmp_path / "b", environment=False) as rec:
+        rec.emit(Params(values={"y": None}))
+    runs = [str(tmp_path / "a"), str(tmp_path / "b")]
+    rows = rows_of(cli("compare", *runs).out)
+    assert rows["x"][0] == "*" and [v.strip() for v in rows["x"][1] if v.strip()] == ["null", "-"]
+    assert rows["y"][0] == " " and [v.strip() for v in rows["y"][1] if v.strip()] == ["null", "null"]
+    params = {p["key"]: p for p in json.loads(cli("compare", *runs, "--json").out)["params"]}
+    assert params["x"] == {"key": "x", "values": [None, None], "missing": [False, True], "differs": True}
+    assert params["y"]["differs"] is False
+
+
+def test_identity_rows_that_differ_are_marked(cli: Any, tmp_path: Path) -> None:
+    a = record(tmp_path / "a", lr=0.1, losses=[1.0], accs=[0.5])
+    b = record(tmp_path / "b", lr=0.1, losses=[1.0, 0.5], accs=[0.5, 0.6])
+    rows = rows_of(cli("compare", a, b).out)
+    assert rows["events"][0] == "*" and rows["path"][0] == " "
+    assert rows["status"][0] == " "
+    c = record(tmp_path / "c", lr=0.1, losses=[1.0], accs=[0.5])
+    assert rows_of(cli("compare", a, c).out)["events"][0] == " "
+
+
+def test_duration_is_marked_when_it_differs_as_shown(cli: Any, tmp_path: Path) -> None:
+    from vrx_core.cli.compare import _grid
+    from vrx_core.engine.runcompare import RunData
+
+    def run(last_t: float) -> RunData:
+        return RunData(tmp_path, "r", None, True, None, 3, 0.0, last_t)
+
+    lines = {label: differs for label, _, differs in _grid([run(5.0), run(125.0)], ["ended"] * 2, [], None)}
+    assert lines["duration"] is True and lines["events"] is False and lines["path"] is None
+    lines = {label: differs for label, _, differs in _grid([run(5.0), run(5.01)], ["ended"] * 2, [], None)}
+    assert lines["duration"] is False  # both 5.0s
+
+
+@pytest.mark.parametrize("step", ["-1", "x", "1.5"])
+def test_step_must_be_a_non_negative_integer(cli: Any, two: tuple[str, str], step: str) -> None:
+    r = cli("compare", *two, "--step", step)
+    assert r.code == 2 and "--step" in r.err and "Traceback" not in r.err

@@ -3,8 +3,10 @@ rules), filters, order, JSON fields, and the plugins' verdicts (vrx_run_verdict)
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,8 +18,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from vrx_core.cli.ls import format_duration, parse_since
-from vrx_core.engine.runinfo import find_runs, inspect_run
+from vrx_core.cli.ls import fit_widths, format_duration, inspect_all, parse_since, print_runs
+from vrx_core.engine.runinfo import derived_current, find_runs, inspect_run
 from vrx_core.errors import UsageError
 from vrx_core.events import Metric, Params
 from vrx_core.log.lock import boot_id
@@ -166,6 +168,18 @@ def test_a_log_shorter_than_derived_json_recorded_is_corrupt(tmp_path: Path, cli
     assert row["status"] == "corrupt" and "shorter than" in row["problem"]
 
 
+def test_derived_current_is_ls_rule_for_one_run(tmp_path: Path, cli: Any) -> None:
+    """derived_current (vrx regressions' staleness check) says what ``derived.current`` says."""
+    run = record(tmp_path / "grown")
+    assert derived_current(run) is None  # never replayed
+    assert cli("replay", str(run)).code == 0
+    assert derived_current(run) is True and derived_current(run / "events.jsonl") is True
+    with Recorder(run, resume="allow", environment=False) as rec:
+        rec.emit(Metric(name="loss", value=0.01, step=99))
+    (row,) = ls_json(cli, str(tmp_path))
+    assert row["derived"]["current"] is False and derived_current(run) is False
+
+
 def test_the_window_agrees_with_the_reader_on_any_tail_size(tmp_path: Path) -> None:
     """Small windows start mid-line, on a line start, or inside line 1's neighbourhood."""
     run = record(tmp_path / "w", n=50)
@@ -252,6 +266,62 @@ def test_no_runs_and_missing_dirs(tmp_path: Path, cli: Any) -> None:
     assert r.code == 2 and "--since" in r.err
 
 
+def test_a_file_is_not_a_directory_and_a_filtered_out_listing_says_so(tmp_path: Path, cli: Any) -> None:
+    record(tmp_path / "lst" / "a")
+    record(tmp_path / "lst" / "b")
+    (tmp_path / "lst" / "a" / "run.md").write_text("# a\n")
+    r = cli("ls", str(tmp_path / "lst" / "a" / "run.md"))
+    assert r.code == 66 and r.out == ""
+    assert r.err == f"vrx: {tmp_path / 'lst' / 'a' / 'run.md'}: not a directory (nor a run's events.jsonl)\n"
+    assert len(ls_json(cli, str(tmp_path / "lst" / "a" / "events.jsonl"))) == 1  # a log names its run
+    r = cli("ls", str(tmp_path / "lst"), "--status", "running")
+    assert (r.code, r.out) == (0, "")
+    assert r.err == f"vrx: 2 runs under {tmp_path / 'lst'}; none matched the filters\n"
+    r = cli("ls", str(tmp_path / "lst" / "a"), "--status", "running")
+    assert r.err == f"vrx: 1 run under {tmp_path / 'lst' / 'a'}; none matched the filters\n"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_narrow_terminal_still_gets_the_table_with_long_columns_folded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows wider than an 80-column terminal: the Rich table is drawn, the path folded (its every
+    character kept), no line wider than the terminal; piped output stays one plain line a run."""
+    run = record(tmp_path / "some" / "deeply" / "nested" / "runs" / "train-with-a-long-name-0001", name="t")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    infos = inspect_all([run])
+    out = _Terminal()
+    print_runs(infos, now=time.time(), out=out)
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()).splitlines()
+    assert lines and all(len(line) <= 80 for line in lines)
+    head = next(i for i, line in enumerate(lines) if line.startswith("status "))  # start (UTC) may wrap
+    assert lines[head + 1].split()[0] == "ended"
+    path_column = lines[head].index("path")
+    folded = "".join(line[path_column:].split(" ")[0] for line in lines[head + 1 :])
+    assert folded.startswith(str(run)[:10]) and str(run) in folded
+    piped = io.StringIO()
+    print_runs(infos, now=time.time(), out=piped)
+    assert len(piped.getvalue().splitlines()) == 2 and str(run) in piped.getvalue()
+
+
+def test_fit_widths() -> None:
+    grid = [["ended", "2025-06-01 12:00:00", "1.0s", "n" * 30, "p" * 70, "a=1 bb=2 loss=0.5 +2", "-"]]
+    natural = [6, 19, 8, 30, 70, 20, 8]
+    assert fit_widths(grid, 200) == natural
+    widths = fit_widths(grid, 80)
+    assert widths is not None and sum(widths) + 12 == 80
+    assert widths[0] == 6 and widths[2] == 8  # status and duration never shrink
+    assert widths[4] >= 24 and widths[5] >= len("loss=0.5")  # the path first, then a metric a line
+    assert fit_widths(grid, 30) is None
+
+
 def test_default_dir_is_the_current_one(tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     record(tmp_path / "runs" / "x")
     monkeypatch.chdir(tmp_path)
@@ -268,6 +338,19 @@ def test_parse_since_and_durations() -> None:
     assert [format_duration(s) for s in (None, 3.21, 65, 7325, 3 * 86400 + 4000)] == [
         "-", "3.2s", "1m05s", "2h02m", "3d01h",
     ]  # fmt: skip
+
+
+def test_since_without_a_zone_is_utc_like_the_start_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table's start is UTC, so a --since without a zone is too, whatever the local zone."""
+    monkeypatch.setenv("TZ", "IST-5:30")  # a POSIX zone: no tz database needed
+    time.tzset()
+    try:
+        for text in ("1970-01-02", "1970-01-02T00:00", "1970-01-02 00:00:00", "1970-01-02T00:00Z",
+                     "1970-01-02T05:30+05:30", "1970-01-01T19:00-05:00"):  # fmt: skip
+            assert parse_since(text, 0.0) == 86400.0, text
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 # -- verdicts -----------------------------------------------------------------------------------

@@ -202,6 +202,11 @@ def test_invalid_json_is_one_line_with_file_and_exit_65(
         ("--tflops-rel", "2"),
         ("--memory-rel", "10.5"),
         ("--memory-rel", "nan"),
+        ("--loss-abs", "inf"),
+        ("--loss-rel", "Infinity"),
+        ("--loss-abs", "nan"),
+        ("--throughput-rel", "-inf"),
+        ("--tflops-rel", "nan"),
         ("--loss-abs", "abc"),
         ("--run-id", "a/b"),
         ("--run-id", ".."),
@@ -367,3 +372,77 @@ def test_cmd_regressions_is_callable_directly(
     )
     assert cmd_regressions(ns) == 1
     assert json.loads(capsys.readouterr().out)["meta"]["run_id"] == "d"
+
+
+# -- through the vrx command: vrx runs, stale summaries, unwritable artifacts ----------------------
+
+
+def _vrx_run(cli: Callable[..., Any], run: Path, *, metrics: bool = True) -> None:
+    """A recorded vrx run, replayed (summary.json derived when it has a metric)."""
+    from vrx_core.events import Metric, Params
+    from vrx_core.log.writer import Recorder
+
+    with Recorder(run, environment=False, summary=False) as rec:
+        rec.emit(Params(values={"tokens_per_step": 10}))
+        if metrics:
+            rec.emit(Metric("loss", 2.0, 0))
+    assert cli("replay", str(run)).code == 0
+
+
+def test_a_stale_summary_of_a_vrx_run_is_refused(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log grew since the replay: its summary.json would be compared silently; refused (exit 2)
+    until `vrx replay` derives it again. A summary.json named as a file is taken as it is."""
+    monkeypatch.chdir(tmp_path)
+    _vrx_run(cli, Path("runs/train-1"))
+    ok = ("-c", "runs/train-1", "--no-write-artifacts")
+    assert cli("regressions", "-b", "runs/train-1", *ok).code == 0
+    more = put(tmp_path / "more.jsonl", '{"type": "metric", "name": "loss", "value": 9.0, "step": 1}\n')
+    assert cli("ingest", "runs/train-1", str(more), "--resume", "allow").code == 0
+    for raw in ("runs/train-1", "runs/train-1/events.jsonl"):
+        r = cli("regressions", "-b", raw, "-c", "runs/train-1/summary.json", "--no-write-artifacts")
+        assert (r.code, r.out) == (2, "")
+        assert r.err == (
+            "vrx regressions: --baseline: summary.json of runs/train-1 is stale (the log changed since it"
+            " was derived); run `vrx replay runs/train-1`\n"
+        )
+    r = cli("regressions", "-b", "runs/train-1/summary.json", *ok)
+    assert r.code == 2 and r.err.startswith("vrx regressions: --candidate: summary.json of runs/train-1")
+    assert cli("regressions", "-b", "runs/train-1/summary.json", "-c", "runs/train-1/summary.json",
+               "--no-write-artifacts").code == 0  # fmt: skip
+    assert cli("replay", "runs/train-1").code == 0
+    r = cli("regressions", "-b", "runs/train-1", *ok, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["comparisons"][0]["baseline"] == 9.0  # the new loss
+
+
+def test_a_replayed_vrx_run_without_metrics_is_not_told_to_replay(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _vrx_run(cli, Path("runs/params-only"), metrics=False)
+    _vrx_run(cli, Path("runs/train-1"))
+    r = cli("regressions", "-b", "runs/params-only", "-c", "runs/train-1", "--no-write-artifacts")
+    assert (r.code, r.err.count("\n")) == (2, 1)
+    assert r.err == (
+        "vrx regressions: --baseline: no summary.json in vrx run runs/params-only: this run records no"
+        " metrics, so it has no summary.json\n"
+    )
+    # Never replayed with the telemetry plugin: it may have metrics, so the hint stays.
+    assert cli("replay", "runs/params-only", "-p", "no:telemetry").code == 0
+    r = cli("regressions", "-b", "runs/params-only", "-c", "runs/train-1", "--no-write-artifacts")
+    assert r.code == 2 and "run `vrx replay runs/params-only` to derive it" in r.err
+
+
+def test_an_unwritable_artifacts_dir_exits_73_even_with_fail_on_regression(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    put(tmp_path / "b.json", summary([2.0], 1000, 1, 2))
+    put(tmp_path / "c.json", summary([3.0], 1000, 1, 2))
+    put(tmp_path / "afile", "")  # a file where the artifacts directory should be
+    for gate in ((), ("--fail-on-regression",)):
+        r = cli("regressions", "-b", "b.json", "-c", "c.json", "--artifacts-dir", "afile", *gate)
+        assert r.code == 73 and "Metrics" in r.out  # the comparison was printed first
+        assert r.err.count("\n") == 1 and "afile" in r.err and "Traceback" not in r.err

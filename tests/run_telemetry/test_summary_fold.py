@@ -22,7 +22,7 @@ from vrx_core.events import (
     UnknownEvent,
     WriterInfo,
 )
-from vrx_plugins.run_telemetry.regressions import extract_metric, provenance
+from vrx_plugins.run_telemetry.regressions import compare, extract_metric, provenance
 from vrx_plugins.run_telemetry.summary import SCHEMA_VERSION, TelemetryFold, build_summary, lookup
 
 T0 = 1_767_268_800.0  # 2026-01-01T12:00:00Z
@@ -132,10 +132,25 @@ def test_aliases_and_config_fallback() -> None:
 
 def test_unknown_tokens_give_null_rates_and_no_measured_steps_give_zero() -> None:
     assert summary_of(*training({}))["results"]["tokens_per_second"] is None
-    s = summary_of(*training({"tokens_per_step": 10, "warmup_steps": 5, "max_steps": 5}))
+    # A sixth loss after the 5 warmup steps gives a measured interval, but max_steps leaves no step.
+    s = summary_of(*training({"tokens_per_step": 10, "warmup_steps": 5, "max_steps": 5}, n=6))
     assert s["results"]["measured_steps"] == 0
+    assert s["results"]["measured_time_s"] == 2.0
     assert s["results"]["tokens_per_second"] == 0.0
     assert s["results"]["tflops_per_second_est"] is None
+
+
+def test_no_measured_time_gives_null_rates_even_without_measured_steps() -> None:
+    """warmup 10 and 2 losses: max_steps defaults to 2, so no measured step, and no interval
+    either: the rates are null (``vrx regressions`` then says missing), never 0.0."""
+    p = {"tokens_per_step": 100, "flops_per_token": 1000, "warmup_steps": 10}
+    r = summary_of(*training(p, n=2))["results"]
+    assert r["measured_steps"] == 0
+    assert r["measured_time_s"] is None
+    assert r["tokens_per_second"] is None and r["tflops_per_second_est"] is None
+    s = summary_of(*training(p, n=2))
+    status = {row.metric: row.status for row in compare(s, s)}
+    assert status["tokens_per_second"] == status["tflops_per_second_est"] == "missing"
 
 
 def test_a_run_that_ends_during_warmup_has_no_measured_rate() -> None:

@@ -93,3 +93,20 @@ def test_the_plugin_loads_by_its_entry_point_with_its_hooks(cli: Callable[..., A
     helped = cli("regressions", "--help")
     assert helped.code == 0
     assert "--baseline" in helped.out
+
+
+def test_run_md_places_an_rvinci_run_under_its_project(tmp_path: Path) -> None:
+    """An RvinciLayout run lies at runs/<project>/<run_id>: run.md says ``<project>/<run_id>``,
+    not mgr's ``kind/topic/run_id`` (which does not exist for it)."""
+    from vrx_core.log.layout import RvinciLayout
+
+    layout = RvinciLayout(project="detector", root=tmp_path / "runs")
+    with Recorder(layout=layout, environment=False, summary=False) as rec:
+        rec.emit(Metric("loss", 1.0, 0))
+        run_dir = rec.run_dir
+    assert run_dir.parent == tmp_path / "runs" / "detector"
+    result = replay(run_dir, PluginSet.load(Selection(only={"telemetry"})))
+    assert result.files["run.md"] == "telemetry"
+    text = (run_dir / "run.md").read_text()
+    assert f"- Artifacts: `detector/{run_dir.name}`\n" in text
+    assert "baseline/" not in text

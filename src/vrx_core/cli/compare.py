@@ -19,11 +19,17 @@ from vrx_core.hooks.host import common_options
 if TYPE_CHECKING:
     from vrx_core.engine.runcompare import Row, RunData
 
+#: The sections of the table, in order, each under a heading line of its name.
+SECTIONS = ("params", "config", "metrics")
+
 _DESCRIPTION = """\
 Compare two or more runs: their params (every params event merged, later values winning, nested
-dicts flattened to dotted keys) and, for every metric, the last value, the best value with the
-step it was reached at, and with --step N the value at step N. Rows where the runs differ are
-marked: `*` in the first column of plain text, highlighted on a terminal.
+dicts flattened to dotted keys; a key holding a dot itself is quoted, ["opt.lr"]), their resolved
+config (the config event, flattened the same way, rows config.KEY) and, for every metric, the last
+value, the best value with the step it was reached at, and with --step N the value at step N. A
+key a run lacks shows -, a recorded null shows null. Rows where the runs differ (status, events,
+duration, params, config, metrics) are marked: `*` in the first column of plain text, highlighted
+on a terminal.
 
 Best is the lowest value for a metric whose name contains loss, err, ppl, perplexity, mse, mae
 or latency (any case), the highest for any other; --lower-is-better GLOB and --higher-is-better
@@ -45,9 +51,11 @@ def add_compare(sub: Any) -> None:
     p.add_argument(
         "runs", metavar="RUN", nargs="+", help="two or more run directories (or their events.jsonl)"
     )
-    p.add_argument("--step", type=int, metavar="N", help="also show each metric's value at step N")
     p.add_argument(
-        "--only-diff", action="store_true", help="show only the params and metrics rows that differ"
+        "--step", type=_step, metavar="N", help="also show each metric's value at step N (N >= 0)"
+    )
+    p.add_argument(
+        "--only-diff", action="store_true", help="show only the params, config and metrics rows that differ"
     )
     p.add_argument(
         "--lower-is-better",
@@ -67,6 +75,17 @@ def add_compare(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_compare)
+
+
+def _step(text: str) -> int:
+    """``--step``: a step number, an integer >= 0 (anything else is a usage error)."""
+    try:
+        step = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if step < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; a step is >= 0")
+    return step
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -105,6 +124,19 @@ def to_json(
     runs: Sequence[RunData], statuses: Sequence[str], rows: Sequence[Row], *, step: int | None
 ) -> Any:
     from vrx_core.codec import json_safe
+    from vrx_core.engine.runcompare import MISSING
+
+    def keyed(section: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "key": row.key,
+                "values": json_safe([None if v is MISSING else v for v in row.values]),
+                "missing": [v is MISSING for v in row.values],
+                "differs": row.differs,
+            }
+            for row in rows
+            if row.section == section
+        ]
 
     metrics: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -133,11 +165,8 @@ def to_json(
             for r, status in zip(runs, statuses, strict=True)
         ],
         "step": step,
-        "params": [
-            {"key": row.key, "values": json_safe(row.values), "differs": row.differs}
-            for row in rows
-            if row.section == "params"
-        ],
+        "params": keyed("params"),
+        "config": keyed("config"),
         "metrics": list(metrics.values()),
     }
 
@@ -183,6 +212,10 @@ def format_value(value: Any, limit: int = 40) -> str:
 
 
 def _cells(row: Row, runs: Sequence[RunData]) -> list[str]:
+    from vrx_core.engine.runcompare import MISSING
+
+    if row.stat is None:  # params and config: "-" for a key the run lacks, "null" for a recorded null
+        return ["-" if v is MISSING else "null" if v is None else format_value(v) for v in row.values]
     cells = [format_value(v) for v in row.values]
     if row.stat == "best":
         for i, r in enumerate(runs):
@@ -195,17 +228,20 @@ def _cells(row: Row, runs: Sequence[RunData]) -> list[str]:
 def _grid(
     runs: Sequence[RunData], statuses: Sequence[str], rows: Sequence[Row], step: int | None
 ) -> list[tuple[str, list[str], bool | None]]:
-    """(label, cells, differs) lines; differs None for a section heading or an identity line."""
+    """(label, cells, differs) lines; differs None for a section heading or the path line (paths
+    always differ); status, events and duration differ as shown."""
     from vrx_core.cli.ls import format_duration
 
     durations = [None if r.start is None or r.last_t is None else r.last_t - r.start for r in runs]
+    events = [str(r.events) for r in runs]
+    shown_durations = [format_duration(d) for d in durations]
     lines: list[tuple[str, list[str], bool | None]] = [
         ("path", [format_value(os.fspath(r.path), 4096) for r in runs], None),
         ("status", list(statuses), len(set(statuses)) > 1),
-        ("events", [str(r.events) for r in runs], None),
-        ("duration", [format_duration(d) for d in durations], None),
+        ("events", events, len(set(events)) > 1),
+        ("duration", shown_durations, len(set(shown_durations)) > 1),
     ]
-    for section in ("params", "metrics"):
+    for section in SECTIONS:
         part = [r for r in rows if r.section == section]
         if part:
             lines.append(("", [""] * len(runs), None))
@@ -236,7 +272,7 @@ def print_comparison(
             for h in header:
                 table.add_column(Text(h), no_wrap=True)
             for label, cells, differs in lines:
-                style = "bold yellow" if differs else ("bold" if label in ("params", "metrics") else None)
+                style = "bold yellow" if differs else ("bold" if label in SECTIONS else None)
                 table.add_row(*(Text(c) for c in [label, *cells]), style=style)
             console.print(table)
             return

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -50,8 +50,11 @@ statuses:
            is shorter than derived.json recorded
   newer    written by a newer major log format than this vrx reads
 
+On a terminal the table is a Rich table, its name, path, metrics and verdicts columns folded to
+fit the terminal's width; piped, it is plain columns two spaces apart, never folded.
+
 exit codes: 0 listed (also when no run matched: a note on stderr); 2 usage (a bad --since);
-66 a DIR does not exist.
+66 a DIR does not exist, or is a file other than a run's events.jsonl (not a directory).
 """
 
 
@@ -86,7 +89,8 @@ def add_ls(sub: Any) -> None:
         "--since",
         metavar="WHEN",
         help="only runs started at or after WHEN: an ISO date or time (2025-06-01, "
-        "2025-06-01T12:00, local time unless it has Z or an offset) or an age (90m, 2h, 3d, 1w)",
+        "2025-06-01T12:00; UTC, like the start column, unless it has Z or an offset such as "
+        "+02:00) or an age (90m, 2h, 3d, 1w)",
     )
     p.add_argument("--sort", choices=SORT_KEYS, default="start", help="order (default: start)")
     p.add_argument("--reverse", "-r", action="store_true", help="reverse the order")
@@ -96,6 +100,7 @@ def add_ls(sub: Any) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from vrx_core.cli.progress import progress_bar
+    from vrx_core.log.rundir import LOG
 
     now = time.time()
     since = parse_since(args.since, now) if args.since else None
@@ -103,6 +108,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for d in dirs:
         if not os.path.exists(d):
             raise NoSuchRun("no such directory", path=d)
+        if not os.path.isdir(d) and os.path.basename(d) != LOG:
+            raise NoSuchRun("not a directory (nor a run's events.jsonl)", path=d)
     paths = find_all(dirs)
     with progress_bar("listing runs", len(paths) if len(paths) >= 500 else 0, unit="runs") as update:
         runs = inspect_all(
@@ -124,8 +131,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
             print(f"vrx: corrupt: {r.problem}", file=sys.stderr)
     if not runs:
         where = ", ".join(dirs)
-        what = "no runs" if not paths else f"none of {len(paths)} run(s) matched the filters"
-        print(f"vrx: {what} found under {where}", file=sys.stderr)
+        if not paths:
+            print(f"vrx: no runs found under {where}", file=sys.stderr)
+        else:
+            found = f"{len(paths)} run{'' if len(paths) == 1 else 's'}"
+            print(f"vrx: {found} under {where}; none matched the filters", file=sys.stderr)
     return int(ExitCode.OK)
 
 
@@ -196,7 +206,8 @@ def _wanted(info: RunInfo, statuses: Sequence[str], names: Sequence[str], since:
 def parse_since(text: str, now: float) -> float:
     """``--since``: an age (``90m``, ``2h``, ``3d``, ``1w``, ``30s``) or an ISO date/time; a Unix time.
 
-    A date or time without a zone is local time. Raises :class:`UsageError` for anything else.
+    A date or time without a zone is UTC, as the table's start column; ``Z`` or an offset
+    (``+02:00``) says otherwise. Raises :class:`UsageError` for anything else.
     """
     m = _RELATIVE.fullmatch(text.strip())
     if m:
@@ -208,7 +219,7 @@ def parse_since(text: str, now: float) -> float:
             f"--since {text!r}: expected an ISO date or time (2025-06-01, 2025-06-01T12:00Z) or an age"
             " (90m, 2h, 3d, 1w)"
         ) from None
-    return (when if when.tzinfo is not None else when.astimezone()).timestamp()
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
 
 
 def sort_runs(runs: list[RunInfo], key: str, *, now: float, reverse: bool = False) -> list[RunInfo]:
@@ -235,6 +246,10 @@ def sort_runs(runs: list[RunInfo], key: str, *, now: float, reverse: bool = Fals
 
 _COLUMNS = ("status", "start (UTC)", "duration", "name", "path", "metrics", "verdicts")
 _STYLE = {"running": "green", "crashed": "yellow", "corrupt": "bold red", "newer": "magenta"}
+#: The columns a terminal table never wraps or folds.
+_FIXED = frozenset({"status", "duration"})
+#: How the room left on a narrow terminal is shared by the columns that fold.
+_FOLD_WEIGHT = {"path": 3.0, "metrics": 2.0, "name": 1.0, "verdicts": 1.0}
 
 
 def row_cells(r: RunInfo, now: float) -> list[str]:
@@ -255,30 +270,76 @@ def row_cells(r: RunInfo, now: float) -> list[str]:
 
 
 def print_runs(runs: Sequence[RunInfo], *, now: float, out: TextIO) -> None:
-    """A Rich table on a terminal wide enough, else plain columns (two spaces apart)."""
+    """A Rich table on a terminal (its long columns folded to the terminal's width), else plain
+    columns two spaces apart (piped output is never folded)."""
     if not runs:
         return
     grid = [row_cells(r, now) for r in runs]
-    widths = [max(len(c) for c in col) for col in zip(_COLUMNS, *grid, strict=True)]
     if out.isatty() and os.environ.get("TERM") != "dumb":
         from rich.console import Console
         from rich.table import Table
         from rich.text import Text
 
         console = Console(file=out)
-        if sum(widths) + 3 * len(widths) + 1 <= console.width:
-            table = Table(box=None, pad_edge=False, highlight=False)
-            for name in _COLUMNS:
-                table.add_column(name, justify="right" if name == "duration" else "left", no_wrap=True)
-            for r, cells in zip(runs, grid, strict=True):
-                table.add_row(*(Text(c) for c in cells), style=_STYLE.get(r.status))
-            console.print(table)
-            return
+        table = Table(box=None, pad_edge=False, highlight=False)
+        widths: Sequence[int | None] = fit_widths(grid, console.width) or [None] * len(_COLUMNS)
+        for name, width in zip(_COLUMNS, widths, strict=True):
+            table.add_column(
+                name,
+                justify="right" if name == "duration" else "left",
+                width=width,
+                no_wrap=name in _FIXED,
+                overflow="fold",  # a path has no spaces to wrap at
+            )
+        for r, cells in zip(runs, grid, strict=True):
+            table.add_row(*(Text(c) for c in cells), style=_STYLE.get(r.status))
+        console.print(table)
+        return
+    natural = [max(len(c) for c in col) for col in zip(_COLUMNS, *grid, strict=True)]
     for line in [list(_COLUMNS), *grid]:
         parts = [
-            c.rjust(w) if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            c.rjust(w) if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(line, natural, strict=True))
         ]
         out.write("  ".join(parts).rstrip() + "\n")
+
+
+def fit_widths(grid: Sequence[Sequence[str]], width: int) -> list[int] | None:
+    """The terminal table's column widths for rows of ``grid`` on a terminal ``width`` wide.
+
+    Each column is as wide as its widest cell when the rows fit. Else status and duration keep
+    theirs, start wraps its time under its date, and the other columns start from their header's
+    width and grow in turn: the path to 24 characters, the metrics to their longest item, the name
+    to 16, start to its whole width; what is left goes by :data:`_FOLD_WEIGHT`, the path first. No
+    column is wider than its widest cell; cells wrap at spaces and fold. None when not even that
+    fits (Rich squeezes the table then).
+    """
+    natural = [max(len(c) for c in col) for col in zip(_COLUMNS, *grid, strict=True)]
+    gaps = 2 * (len(_COLUMNS) - 1)  # box=None: one space of padding on either side of a column
+    if sum(natural) + gaps <= width:
+        return natural
+    col = {name: i for i, name in enumerate(_COLUMNS)}
+    widths = [
+        natural[i] if name in _FIXED else min(natural[i], 10 if name == "start (UTC)" else len(name))
+        for i, name in enumerate(_COLUMNS)
+    ]
+    left = width - gaps - sum(widths)
+    if left < 0:
+        return None
+    longest_metric = max(len(w) for cells in grid for w in cells[col["metrics"]].split(" "))
+    for name, target in (("path", 24), ("metrics", longest_metric), ("name", 16), ("start (UTC)", 19)):
+        i = col[name]
+        grow = max(0, min(left, min(target, natural[i]) - widths[i]))
+        widths[i] += grow
+        left -= grow
+    floors = list(widths)
+    growing = [col[name] for name in _FOLD_WEIGHT if widths[col[name]] < natural[col[name]]]
+    while left > 0 and growing:  # one character at a time, to the least grown by its weight
+        i = min(growing, key=lambda j: (widths[j] - floors[j]) / _FOLD_WEIGHT[_COLUMNS[j]])
+        widths[i] += 1
+        left -= 1
+        if widths[i] == natural[i]:
+            growing.remove(i)
+    return widths
 
 
 def format_number(v: float) -> str:

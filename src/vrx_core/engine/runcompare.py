@@ -1,16 +1,20 @@
-"""Runs side by side (``vrx compare``): merged params and per-metric last, best and at-step values.
+"""Runs side by side (``vrx compare``): merged params, the resolved config, and per-metric last,
+best and at-step values.
 
 Each run's log is read in full (recover mode: crash residue ends it quietly, corruption raises
 :class:`~vrx_core.errors.CorruptLog`). ``params`` events are merged last-wins after flattening
-nested dicts to dotted keys (``{"opt": {"lr": 1}}`` is ``opt.lr``). For every metric: its last
-value, its best value (the lowest or the highest by :func:`lower_is_better`; NaN never counts)
-with the step it was reached at, and, when asked, its value at one step (the last event with
-that step).
+nested dicts to dotted keys (``{"opt": {"lr": 1}}`` is ``opt.lr``; a key that holds a dot itself is
+quoted, ``["opt.lr"]``, so the two never collide: :func:`flatten`); the ``config`` event's resolved
+config is flattened the same way under ``config.``. A key a run lacks is :data:`MISSING`, apart
+from a recorded null. For every metric: its last value, its best value (the lowest or the highest
+by :func:`lower_is_better`; NaN never counts) with the step it was reached at, and, when asked, its
+value at one step (the last event with that step).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -18,12 +22,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from vrx_core.events import EventRegistry, Metric, Params
+from vrx_core.events import Config, EventRegistry, Metric, Params
 from vrx_core.log.reader import LogReader
 from vrx_core.log.rundir import RunDir
 
 #: A metric whose name contains one of these (any case) is better lower; any other, higher.
 LOWER_WORDS: Final = ("loss", "err", "ppl", "perplexity", "mse", "mae", "latency")
+#: The prefix of the resolved config's rows.
+CONFIG_PREFIX: Final = "config."
+
+
+class _Missing:
+    """The value of a params or config key a run does not have (a recorded null is None)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
 
 
 @dataclass
@@ -50,6 +66,8 @@ class RunData:
     start: float | None
     last_t: float | None
     params: dict[str, Any] = field(default_factory=dict)
+    #: The ``config`` event's resolved config, flattened, keys prefixed ``config.``.
+    config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, MetricStats] = field(default_factory=dict)
 
     @property
@@ -77,11 +95,20 @@ class Better:
         return any(w in low for w in LOWER_WORDS)
 
 
+def key_part(key: str) -> str:
+    """One key of a flattened path: as it is, or quoted as a JSON string in brackets (``["a.b"]``)
+    when it holds a dot, starts with ``[`` or is empty, so that a literal ``"opt.lr"`` key and a
+    nested ``{"opt": {"lr": ...}}`` stay two rows."""
+    if not key or "." in key or key.startswith("["):
+        return f"[{json.dumps(key, ensure_ascii=False)}]"
+    return key
+
+
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys; lists and scalars are values."""
+    """Nested dicts as dotted keys (each key by :func:`key_part`); lists and scalars are values."""
     out: dict[str, Any] = {}
     for k, v in values.items():
-        key = f"{prefix}{k}"
+        key = f"{prefix}{key_part(str(k))}"
         if isinstance(v, dict) and v:
             out.update(flatten(v, key + "."))
         else:
@@ -96,6 +123,7 @@ def load_run(
     rd = RunDir.of(run)
     reader = LogReader(rd.log, registry=registry)
     params: dict[str, Any] = {}
+    config: dict[str, Any] = {}
     metrics: dict[str, MetricStats] = {}
     lower: dict[str, bool] = {}
     last_t = None
@@ -109,6 +137,8 @@ def load_run(
             _add(stats, ev, lower[ev.name], step)
         elif isinstance(ev, Params):
             params.update(flatten(ev.values))
+        elif isinstance(ev, Config):
+            config = flatten(ev.resolved, CONFIG_PREFIX)
     r = reader.report
     start = r.run_start
     return RunData(
@@ -121,6 +151,7 @@ def load_run(
         start=start.t if start is not None else None,
         last_t=last_t,
         params=dict(sorted(params.items())),
+        config=dict(sorted(config.items())),
         metrics=dict(sorted(metrics.items())),
     )
 
@@ -139,8 +170,9 @@ def _add(stats: MetricStats, ev: Metric, lower: bool, step: int | None) -> None:
 
 @dataclass
 class Row:
-    """One compared row: ``section`` ``params`` or ``metrics``; ``stat`` (metrics only) is
-    ``last``, ``best`` or ``at_step``; ``values`` one per run (None where the run has none)."""
+    """One compared row: ``section`` ``params``, ``config`` or ``metrics``; ``stat`` (metrics only)
+    is ``last``, ``best`` or ``at_step``; ``values`` one per run (a params or config key a run lacks
+    is :data:`MISSING`, a metric value it lacks None)."""
 
     section: str
     key: str
@@ -163,11 +195,14 @@ def _eq(a: Any, b: Any) -> bool:
 
 
 def compare_rows(runs: Sequence[RunData], *, better: Better, step: int | None = None) -> list[Row]:
-    """The rows of the comparison: every param, then every metric's last, best (and at-step) values."""
+    """The rows of the comparison: every param, every config key, then every metric's last, best
+    (and at-step) values."""
     rows = []
-    for key in _union(r.params for r in runs):
-        values = [r.params.get(key) for r in runs]
-        rows.append(Row("params", key, None, values, not same(values)))
+    for section in ("params", "config"):
+        keyed = [getattr(r, section) for r in runs]
+        for key in _union(keyed):
+            values = [d.get(key, MISSING) for d in keyed]
+            rows.append(Row(section, key, None, values, not same(values)))
     stats_names = ("last", "best", *(("at_step",) if step is not None else ()))
     for name in _union(r.metrics for r in runs):
         lower = better.lower_is_better(name)
@@ -184,4 +219,16 @@ def _union(dicts: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(keys)
 
 
-__all__ = ["LOWER_WORDS", "Better", "MetricStats", "Row", "RunData", "compare_rows", "flatten", "load_run"]
+__all__ = [
+    "CONFIG_PREFIX",
+    "LOWER_WORDS",
+    "MISSING",
+    "Better",
+    "MetricStats",
+    "Row",
+    "RunData",
+    "compare_rows",
+    "flatten",
+    "key_part",
+    "load_run",
+]

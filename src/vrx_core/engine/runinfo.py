@@ -22,7 +22,7 @@ import msgspec
 
 from vrx_core.codec import json_safe
 from vrx_core.engine.logwindow import TAIL_WINDOW, Glance, read_log
-from vrx_core.engine.provenance import read_provenance
+from vrx_core.engine.provenance import previous_log_record, read_provenance
 from vrx_core.errors import NoSuchRun
 from vrx_core.log.lock import boot_id, holder_alive, read_lock
 from vrx_core.log.rundir import LOG, PROVENANCE, RunDir
@@ -212,7 +212,7 @@ def _add_derived(info: RunInfo, derived: dict[str, Any], log: str) -> None:
         "files": len(files) if isinstance(files, dict) else 0,
         "failures": len(failures) if isinstance(failures, list) else 0,
         "log_bytes": recorded if isinstance(recorded, int) else None,
-        "current": recorded == info.log_bytes,
+        "current": _current(recorded, info.log_bytes),
     }
     if isinstance(recorded, int) and recorded > info.log_bytes and info.status != "corrupt":
         info.status = "corrupt"
@@ -221,6 +221,27 @@ def _add_derived(info: RunInfo, derived: dict[str, Any], log: str) -> None:
             " derived.json recorded"
         )
         info.why = "the log lost data since it was replayed"
+
+
+def _current(recorded: object, log_bytes: int) -> bool:
+    """Whether a replay that read ``recorded`` bytes of the log derived from all of it: logs only
+    grow, so a log of another size changed since (``derived.current``)."""
+    return recorded == log_bytes
+
+
+def derived_current(run_dir: str | os.PathLike[str]) -> bool | None:
+    """Whether the run's derived files are current: its ``derived.json`` recorded the log's size now
+    (``vrx ls``'s ``derived.current``). None when never replayed (no readable ``derived.json`` log
+    record) or when the log cannot be read."""
+    run = RunDir.of(run_dir)
+    record = previous_log_record(run.root)
+    if record is None:
+        return None
+    try:
+        size = os.stat(run.log).st_size
+    except OSError:
+        return None
+    return _current(record["bytes"], size)
 
 
 def _liveness(info: RunInfo, root: Path, *, now: float, host: Host, stale: float) -> None:
@@ -276,6 +297,7 @@ __all__ = [
     "Host",
     "RunInfo",
     "derived_by",
+    "derived_current",
     "find_runs",
     "inspect_run",
     "utc",
