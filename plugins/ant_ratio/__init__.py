@@ -8,9 +8,7 @@ Hook glue only; the logic lives beside it: ``packet`` (the packet, pure), ``sour
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 from vrx_core import hookimpl
 from vrx_core.events import Event
@@ -46,31 +44,14 @@ def vrx_deriver(context: ReplayContext) -> Deriver:
 @hookimpl
 def vrx_run_verdict(run_dir: Path) -> str | None:
     """A packet run: PASS or FAIL (its packet's ``stability_pass``); a sweep: its outcome counts."""
-    packet = _own_json(run_dir, "packet.json")
+    from vrx_core.engine.runinfo import read_own_json
+
+    packet = read_own_json(run_dir, "packet.json", "ant_ratio")
     if isinstance(packet, dict) and "stability_pass" in packet:
         return "PASS" if packet["stability_pass"] is True else "FAIL"
-    meta = _own_json(run_dir, "sweep_meta.json")
+    meta = read_own_json(run_dir, "sweep_meta.json", "ant_ratio")
     if isinstance(meta, dict) and isinstance(meta.get("ok"), int) and isinstance(meta.get("error"), int):
         pending = meta.get("pending")
         more = f", {len(pending)} pending" if isinstance(pending, list) and pending else ""
         return f"{meta['ok']} ok, {meta['error']} error{more}"
     return None
-
-
-def _own_json(run_dir: Path, relpath: str) -> Any:
-    """``relpath`` of ``run_dir`` parsed, when this plugin derived it (``derived.json``); else None."""
-    import json
-
-    from vrx_core.engine.runinfo import derived_by
-
-    try:
-        with open(os.path.join(run_dir, relpath), "rb") as f:  # os.path: asked for every run listed
-            raw = f.read()
-    except OSError:
-        return None
-    if derived_by(run_dir, relpath) != "ant_ratio":
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None

@@ -8,7 +8,6 @@ eval loops), ``plans`` (what a command will run), ``session`` (recording), ``fol
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from vrx_core import hookimpl
@@ -41,20 +40,10 @@ def vrx_deriver(context: ReplayContext) -> Deriver:
 @hookimpl
 def vrx_run_verdict(run_dir: Path) -> str | None:
     """``acc <eval_acc>`` of the ``report.json`` this plugin derived (the report has no pass/fail)."""
-    import json
+    from vrx_core.engine.runinfo import read_own_json
 
-    from vrx_core.engine.runinfo import derived_by
-
-    try:
-        with open(os.path.join(run_dir, "report.json"), "rb") as f:  # os.path: asked for every run listed
-            raw = f.read()
-    except OSError:
-        return None
-    if derived_by(run_dir, "report.json") != "assoc_eval":
-        return None
-    try:
-        report = json.loads(raw)
-    except ValueError:
+    report = read_own_json(run_dir, "report.json", "assoc_eval")
+    if report is None:
         return None
     evaluation = report.get("eval") if isinstance(report, dict) else None
     acc = evaluation.get("eval_acc") if isinstance(evaluation, dict) else None

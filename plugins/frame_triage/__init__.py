@@ -7,7 +7,6 @@ interval, jitter), ``formats`` (bundle file layouts), ``scenario`` (schema), ``l
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,15 +90,11 @@ def vrx_demo(parent: Path, plugins: PluginSet) -> list[str]:
 @hookimpl
 def vrx_run_verdict(run_dir: Path) -> str | None:
     """The triage verdict of a capture run: the one in the ``summary.md`` this plugin derived."""
-    from vrx_core.engine.runinfo import derived_by
+    from vrx_core.engine.runinfo import read_own
 
     from .formats import summary_verdict
 
-    try:
-        with open(os.path.join(run_dir, "summary.md"), "rb") as f:  # os.path: asked for every run listed
-            summary = f.read()
-    except OSError:
-        return None
-    if derived_by(run_dir, "summary.md") != "frame_triage":
+    summary = read_own(run_dir, "summary.md", "frame_triage")
+    if summary is None:
         return None  # another plugin's summary.md (a probe run's), or not derived by a replay
     return summary_verdict(summary)

@@ -8,7 +8,6 @@ Hook glue only; the logic lives beside it: ``args`` (argument rules, ids), ``ses
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from vrx_core import hookimpl
@@ -50,21 +49,11 @@ def vrx_alert_rules(context: ReplayContext, stall_after_s: float) -> AlertRules:
 @hookimpl
 def vrx_run_verdict(run_dir: Path) -> str | None:
     """PASS or FAIL of a probe run: the locked rule on the ``metrics.json`` this plugin derived."""
-    import json
-
-    from vrx_core.engine.runinfo import derived_by
+    from vrx_core.engine.runinfo import read_own, read_own_json
 
     from ..workloads.contract import is_probe_pass
 
-    try:
-        with open(os.path.join(run_dir, "metrics.json"), "rb") as f:  # os.path: asked for every run listed
-            raw = f.read()
-    except OSError:
-        return None
-    if derived_by(run_dir, "metrics.json") != "gpu_probe":
+    metrics = read_own_json(run_dir, "metrics.json", "gpu_probe")
+    if metrics is None and read_own(run_dir, "metrics.json", "gpu_probe") is None:
         return None  # another plugin's metrics.json (a triage bundle), or not derived by a replay
-    try:
-        metrics = json.loads(raw)
-    except ValueError:
-        return "FAIL"
     return "PASS" if isinstance(metrics, dict) and is_probe_pass(metrics) else "FAIL"

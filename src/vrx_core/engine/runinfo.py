@@ -281,6 +281,26 @@ def derived_by(run_dir: str | os.PathLike[str], relpath: str) -> str | None:
     return plugin if isinstance(plugin, str) else None
 
 
+def read_own(run_dir: str | os.PathLike[str], relpath: str, plugin: str) -> bytes | None:
+    """The bytes of ``relpath`` in ``run_dir`` when ``plugin`` derived it by the last replay, else
+    None: a ``vrx_run_verdict`` reads its own file, never another plugin's file of the same name."""
+    try:
+        with open(os.path.join(run_dir, relpath), "rb") as f:  # os.path: asked for every run listed
+            data = f.read()
+    except OSError:
+        return None
+    return data if derived_by(run_dir, relpath) == plugin else None
+
+
+def read_own_json(run_dir: str | os.PathLike[str], relpath: str, plugin: str) -> Any:
+    """:func:`read_own` parsed as JSON; None also for a file that is not valid JSON."""
+    raw = read_own(run_dir, relpath, plugin)
+    try:
+        return None if raw is None else msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+
+
 @functools.lru_cache(maxsize=64)
 def _provenance_files(root: str, mtime_ns: int, size: int) -> dict[str, Any]:
     """``derived.json``'s files, parsed once per version of the file: ``vrx ls`` asks each
@@ -300,5 +320,7 @@ __all__ = [
     "derived_current",
     "find_runs",
     "inspect_run",
+    "read_own",
+    "read_own_json",
     "utc",
 ]
