@@ -8,6 +8,7 @@ Rich rendering are :mod:`vrx_core.cli.tail_view`; the outputs for a terminal, a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -32,6 +33,10 @@ the alerts of plugins' vrx_alert_rules).
 Otherwise: plain lines. --json: one JSON object per update. --events: only the raw events.
 Waits for a run that has not started yet. Every line is checked (CRC, seq, hash chain) and
 shown only once its newline is written.
+
+A multi-rank run (events.rank<R>.jsonl, one per rank) is followed rank by rank and merged by
+(t, rank, seq) up to the point every running rank has read past; each event shows its rank
+(rank:seq, "rank" in JSON). A rank whose writer dies is a warning naming it; the others go on.
 
 The writer touches writer.lock every second while alive (heartbeat). The writer is presumed
 dead after --dead-after seconds (default {DEAD_AFTER_S:g}) with no event and no heartbeat, or
@@ -173,25 +178,30 @@ def cmd_tail(args: argparse.Namespace) -> int:
     # Imported here: every command builds the tail's parser, only this one follows a run.
     from vrx_core.cli.tail_output import make_output
     from vrx_core.cli.tail_view import TailState
-    from vrx_core.follow.follower import Follower
+    from vrx_core.follow.choose import RANKS_LOOK_S, make_follower, switch_to_ranks, waiting
     from vrx_core.follow.stream import TailTimeout
 
     plugins: PluginSet | None = getattr(args, "plugins", None)
-    follower = Follower(
-        args.run_dir,
-        from_start=True,  # the view folds everything; the outputs filter what they print
-        registry=plugins.registry if plugins is not None else None,
-        plugins=plugins,  # alert rules apply with --events too; derivers do not
-        derive=not args.events,
-        snapshots=not args.events,
-        poll=True if args.poll else None,
-        poll_interval=args.poll_interval,
-        dead_after_s=args.dead_after,
-        stall_after_s=args.stall_after,
-    )
+    options: dict[str, Any] = {
+        "from_start": True,  # the view folds everything; the outputs filter what they print
+        "registry": plugins.registry if plugins is not None else None,
+        "plugins": plugins,  # alert rules apply with --events too; derivers do not
+        "derive": not args.events,
+        "snapshots": not args.events,
+        "poll": True if args.poll else None,
+        "poll_interval": args.poll_interval,
+        "dead_after_s": args.dead_after,
+        "stall_after_s": args.stall_after,
+    }
+    follower = make_follower(args.run_dir, **options)  # a multi-rank run: its ranks merged live
     state = TailState(follower)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    with follower, make_output(args, state) as out:
+
+    def close() -> None:  # the last follower: a waiting one may give way to a multi-rank one
+        state.follower.close()
+
+    with contextlib.ExitStack() as stack, make_output(args, state) as out:
+        stack.callback(close)
         try:
             if args.once:
                 out.handle(follower.catch_up(timeout=args.timeout))
@@ -208,7 +218,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
                     print(f"vrx: {err}", file=sys.stderr)
                     return int(ExitCode.TIMEOUT)
                 wait = out.tick_s if deadline is None else min(out.tick_s, deadline - now)
+                if waiting(follower):
+                    wait = min(wait, RANKS_LOOK_S)
                 out.handle(follower.read(timeout=wait))
+                # Waiting for events.jsonl while rank logs appeared instead: follow the ranks.
+                follower = state.follower = switch_to_ranks(follower, args.run_dir, **options)
                 out.tick()
         except VrxError as exc:
             out.finish(_reason(exc), int(exc.exit_code), str(exc))

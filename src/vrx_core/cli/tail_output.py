@@ -20,6 +20,7 @@ import msgspec
 
 from vrx_core.cli.render import event_json_line, event_row
 from vrx_core.cli.tail_format import capped, flatten, kv_lines
+from vrx_core.cli.tail_ranks import first_new_seq
 from vrx_core.cli.tail_view import Progress, TailState, render_view
 from vrx_core.events import AnyEvent, event_tag
 from vrx_core.follow.stream import Notice, Snapshot, TailItem, event_json
@@ -45,7 +46,7 @@ class _Output:
 
     def wanted(self, ev: AnyEvent) -> bool:
         if not self.from_start:
-            first = self.state.follower.first_new_seq
+            first = first_new_seq(self.state.follower, ev)  # in a multi-rank run, of ev's rank
             if first is None or ev.seq < first:
                 return False
         return not self.types or event_tag(ev) in self.types

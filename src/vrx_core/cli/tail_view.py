@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 
 from vrx_core.cli.tail_format import ago, capped, flatten, hms, kv_lines, num, sparkline
+from vrx_core.cli.tail_ranks import AnyFollower, all_ended, metric_key, rank_states, ranks_line
 from vrx_core.codec import json_safe
 from vrx_core.events import AnyEvent, Metric, Params, Plan, Resumed, RunEnd, RunStart
-from vrx_core.follow.follower import Follower
 from vrx_core.follow.stream import Notice, Snapshot, TailItem
 
 #: Recent values of a metric kept for its sparkline.
@@ -88,9 +88,13 @@ class Progress:
 
 @dataclass
 class TailState:
-    """The view's state, folded from a follower's items (all events, history included)."""
+    """The view's state, folded from a follower's items (all events, history included).
 
-    follower: Follower
+    In a multi-rank run the identity is rank 0's, each rank's metric is a row of its own
+    (``loss [r2]``), and the run ends when every rank ended.
+    """
+
+    follower: AnyFollower
     run_start: RunStart | None = None
     writer: Any = None
     run_end: RunEnd | None = None
@@ -110,6 +114,8 @@ class TailState:
     plugin_failures: int = 0
     stalled: bool = False
     times: deque[float] = field(default_factory=deque)
+    #: A multi-rank run: each rank's run end so far.
+    rank_ends: dict[int, RunEnd] = field(default_factory=dict)
 
     def update(self, item: TailItem) -> None:
         if isinstance(item, Snapshot):
@@ -134,9 +140,10 @@ class TailState:
         if len(self.times) > 100_000:
             self.times.popleft()
         if isinstance(ev, Metric):
-            m = self.metrics.get(ev.name)
+            key = metric_key(ev)
+            m = self.metrics.get(key)
             if m is None:
-                m = self.metrics[ev.name] = MetricState(ev.value, ev.step, ev.seq, ev.t, count=0)
+                m = self.metrics[key] = MetricState(ev.value, ev.step, ev.seq, ev.t, count=0)
             m.add(ev)
             if ev.step is not None and ev.step > self.done:
                 self._advance(ev.step, ev.t)
@@ -145,11 +152,20 @@ class TailState:
         elif isinstance(ev, Plan):
             self.plan = ev
         elif isinstance(ev, RunStart):
-            self.run_start, self.writer = ev, ev.writer
+            if self.run_start is None or ev.rank in (None, 0):  # a multi-rank run: rank 0's identity
+                self.run_start, self.writer = ev, ev.writer
         elif isinstance(ev, Resumed):
-            self.writer, self.run_end = ev.writer, None
+            if ev.rank in (None, 0):
+                self.writer = ev.writer
+            self.run_end = None
+            if ev.rank is not None:
+                self.rank_ends.pop(ev.rank, None)
         elif isinstance(ev, RunEnd):
-            self.run_end = ev
+            if ev.rank is None:
+                self.run_end = ev
+            else:
+                self.rank_ends[ev.rank] = ev
+                self.run_end = all_ended(self.follower, self.rank_ends)
 
     def _advance(self, done: int, t: float) -> None:
         self.done, self.done_t = done, t
@@ -240,6 +256,9 @@ class TailState:
                 "torn_bytes": f.torn_bytes,
             }
         )
+        ranks = rank_states(f)
+        if ranks is not None:
+            out["ranks"] = {str(k): v for k, v in ranks.items()}
         return out
 
     def progress_json(self) -> dict[str, Any] | None:
@@ -256,10 +275,14 @@ class TailState:
         name = f' "{rs.name}"' if rs.name else ""
         w = self.writer
         lines.append(f"run {rs.run_id}{name}  writer {w.host} pid {w.pid}  dir {self.follower.run_dir}")
+        ranks = ranks_line(self.follower)
+        seqs = f" (seq 0..{self.last_seq})" if ranks is None else ""
         lines.append(
-            f"status: {self.status()}; elapsed {hms(self.elapsed())}; events {self.events}"
-            f" (seq 0..{self.last_seq}); {self.rate():.1f} events/s"
+            f"status: {self.status()}; elapsed {hms(self.elapsed())}; events {self.events}{seqs};"
+            f" {self.rate():.1f} events/s"
         )
+        if ranks is not None:
+            lines.append(f"ranks: {ranks}")
         progress = self.progress()
         if progress is not None:
             lines.append(f"progress: {progress.text()}")
@@ -355,6 +378,9 @@ def render_view(state: TailState, *, max_metrics: int = 30, max_rows: int = 12) 
     if state.writer is not None:
         w = state.writer
         head.add_row("writer", f"{w.host} pid {w.pid}" + (f" (epoch {w.epoch})" if w.epoch else ""))
+    ranks = ranks_line(f)
+    if ranks is not None:
+        head.add_row("ranks", ranks)
     ended = state.run_end is not None
     style = (
         "green"
@@ -364,7 +390,7 @@ def render_view(state: TailState, *, max_metrics: int = 30, max_rows: int = 12) 
     head.add_row("status", Text(state.status(), style=style))
     head.add_row(
         "elapsed",
-        f"{hms(state.elapsed())}   events {state.events} (seq {state.last_seq})"
+        f"{hms(state.elapsed())}   events {state.events}{'' if ranks else f' (seq {state.last_seq})'}"
         f"   {state.rate():.1f} events/s",
     )
     progress = state.progress()

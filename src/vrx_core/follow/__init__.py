@@ -9,6 +9,9 @@ web view can reuse:
 - :mod:`~vrx_core.follow.pipeline`: events to derivers and alert rules, snapshots
 - :mod:`~vrx_core.follow.stream`: what a follower yields and its JSON form
 - :mod:`~vrx_core.follow.follower`: :class:`Follower`, which composes them, and :func:`follow`
+- :mod:`~vrx_core.follow.ranks`, :mod:`~vrx_core.follow.rank_log`: :class:`RankedFollower`, the same
+  parts per rank of a multi-rank run, merged by ``(t, rank, seq)`` up to the low watermark
+- :mod:`~vrx_core.follow.choose`: which of the two a run needs (``make_follower``)
 
 Importing any of these makes Python bind this package as ``vrx_core.follow``, where the public API
 promises the function :func:`~vrx_core.follow.follower.follow`; so the package can be called as it.

@@ -95,7 +95,7 @@ class AlertTable:
             try:
                 alerts = handle(event)
                 if alerts:
-                    out += self._notices(name, alerts, event.seq)
+                    out += self._notices(name, alerts, event.seq, event.rank)
             except Exception as exc:
                 self._fail(name, "on_event", event.seq, exc, out)
         return out
@@ -115,13 +115,17 @@ class AlertTable:
         return out
 
     @staticmethod
-    def _notices(name: str, alerts: Iterable[Alert], seq: int | None) -> list[Notice]:
+    def _notices(
+        name: str, alerts: Iterable[Alert], seq: int | None, rank: int | None = None
+    ) -> list[Notice]:
+        """The alerts as notices; about an event of a multi-rank run's ``rank``, they name it."""
         plugin = None if name == CORE else name
         out = []
         for a in alerts:
             if not isinstance(a, Alert):
                 raise TypeError(f"returned {type(a).__name__} in its list, not a vrx_core.hooks.api.Alert")
-            out.append(Notice(a.kind, a.message, seq if a.seq is None else a.seq, a.level, plugin))
+            message = a.message if rank is None else f"rank {rank}: {a.message}"
+            out.append(Notice(a.kind, message, seq if a.seq is None else a.seq, a.level, plugin, rank))
         return out
 
     def _fail(self, name: str, hook: str, seq: int | None, exc: BaseException, out: list[Notice]) -> None:

@@ -35,7 +35,7 @@ class CoreAlertRules(AlertRules):
 
     def __init__(self, stall_after_s: float) -> None:
         self.stall_after_s = stall_after_s
-        self._nonfinite: set[str] = set()
+        self._nonfinite: set[tuple[int | None, str]] = set()
         self._stalled = False
 
     def wants(self, tag: str, cls: type[Event] | None) -> bool:
@@ -63,16 +63,17 @@ class CoreAlertRules(AlertRules):
         else:
             d = event_json(event)
             tag = d.pop("type")
-            fields = {k: v for k, v in d.items() if k not in ("seq", "t")}
+            fields = {k: v for k, v in d.items() if k not in ("seq", "t", "rank")}
         return [Alert("oom", f"{tag}: {stream_json(fields).decode()[:200]}")]
 
     def _metric(self, m: Metric) -> list[Alert]:
+        key = (m.rank, m.name)  # each rank's metric on its own in a multi-rank run
         if math.isfinite(m.value):
-            self._nonfinite.discard(m.name)
+            self._nonfinite.discard(key)
             return []
-        if m.name in self._nonfinite:
+        if key in self._nonfinite:
             return []
-        self._nonfinite.add(m.name)
+        self._nonfinite.add(key)
         at = f" at step {m.step}" if m.step is not None else ""
         return [Alert("nan", f"metric {m.name} is {nonfinite_marker(m.value)}{at}")]
 

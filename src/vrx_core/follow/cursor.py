@@ -34,7 +34,6 @@ from vrx_core.log.reader import (
     RunningHash,
     is_residue,
 )
-from vrx_core.log.rundir import LOG
 
 #: A damaged line after the durable point is re-read for this long before it is reported.
 SETTLE_S: Final = 1.0
@@ -200,13 +199,13 @@ class LogCursor:
         size = os.fstat(fd).st_size
         if size < off:
             raise LogChanged(
-                f"{LOG} was replaced by a shorter file ({size} bytes; {off} bytes had been read)",
+                f"{self.path.name} was replaced by a shorter file ({size} bytes; {off} bytes had been read)",
                 path=self.path,
             )
         h = hashlib.sha256()
         if _chunks(fd, off, h.update) != off or h.hexdigest() != self.report.sha256.hexdigest():
             raise LogChanged(
-                f"{LOG} was replaced by different content (its first {off} bytes differ from those"
+                f"{self.path.name} was replaced by different content (its first {off} bytes differ from those"
                 " already read)",
                 path=self.path,
             )
@@ -233,7 +232,7 @@ class LogCursor:
 
         if _chunks(self.fd, pos.offset, each) != pos.offset or running.hexdigest() != pos.sha256:
             raise LogChanged(
-                f"{LOG}: its first {pos.offset} bytes differ from the saved position's",
+                f"{self.path.name}: its first {pos.offset} bytes differ from the saved position's",
                 path=self.path,
             )
         try:
@@ -242,7 +241,7 @@ class LogCursor:
             raise CorruptLog(f"{lp.kind}: {lp.message}", path=self.path, line=1, offset=0) from None
         r = self.report
         if r.salt != pos.salt:
-            raise LogChanged(f"{LOG}: not the run the saved position is from", path=self.path)
+            raise LogChanged(f"{self.path.name}: not the run the saved position is from", path=self.path)
         c = self.checker
         c.offset, c.expect_seq, c.line_no = pos.offset, pos.next_seq, pos.line_no
         r.sha256 = running
@@ -262,7 +261,7 @@ class LogCursor:
 
     def _shrank(self, size: int) -> LogChanged:
         return LogChanged(
-            f"{LOG} shrank from {self._max_size} to {size} bytes, below the {self.offset} bytes"
+            f"{self.path.name} shrank from {self._max_size} to {size} bytes, below the {self.offset} bytes"
             " already read (truncated by another process?)",
             path=self.path,
             offset=self.offset,
@@ -298,7 +297,7 @@ class LogCursor:
             if now_size < off:
                 raise self._shrank(now_size)
             raise LogChanged(
-                f"{LOG} was rewritten in place: the bytes before offset {off} changed"
+                f"{self.path.name} was rewritten in place: the bytes before offset {off} changed"
                 " since they were read",
                 path=self.path,
                 offset=off - k,

@@ -439,6 +439,7 @@ def follow(
     ...     print(event)
 
     The iterator ends after the run end event. It waits for a run that has not started yet.
+    A multi-rank run's ranks are merged live (:class:`~vrx_core.follow.ranks.RankedFollower`).
     With ``snapshots=True`` (and ``plugins``) it also yields a :class:`Snapshot` after each batch
     of events that changed a plugin's derived values; with ``notices=True`` it yields
     :class:`Notice` objects (waiting, caught up, and the alerts: NaN, OOM, stall, plugins' own, ...).
@@ -450,9 +451,12 @@ def follow(
         NoSuchRun: ``timeout`` expired before the log appeared.
         TailTimeout: ``timeout`` (seconds, for the whole iteration) expired on a live run.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with Follower(
+    from vrx_core.follow.choose import follow_run  # a multi-rank run: its ranks merged live
+
+    yield from follow_run(
         run_dir,
+        timeout=timeout,
+        notices=notices,
         from_start=from_start,
         registry=registry,
         plugins=plugins,
@@ -461,14 +465,7 @@ def follow(
         poll_interval=poll_interval,
         dead_after_s=dead_after_s,
         stall_after_s=stall_after_s,
-    ) as f:
-        while not f.ended:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise f.timeout_error(timeout)
-            for item in f.read(remaining):
-                if notices or not isinstance(item, Notice):
-                    yield item
+    )
 
 
 __all__ = [

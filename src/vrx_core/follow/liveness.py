@@ -1,6 +1,7 @@
 """Liveness: is the writer of a live run still there?
 
-The writer touches ``writer.lock`` every ``heartbeat_s`` (1 s) while alive. Any change to the lock's
+The writer touches ``writer.lock`` (a rank of a multi-rank run its ``writer.rank<R>.lock``) every
+``heartbeat_s`` (1 s) while alive. Any change to the lock's
 mtime or content, or any growth of the log, is a sign of life, timed on this process's monotonic
 clock (no two machines' clocks are ever compared). The writer is presumed dead when there is no
 run end and nothing changed for ``dead_after_s`` (30 s); after :data:`QUICK_DEAD_S` already when
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 from vrx_core.codec import stream_json
 from vrx_core.log.lock import boot_id, holder_alive, read_lock
+from vrx_core.log.rundir import LOCK
 
 #: No log growth and no heartbeat for this long: the writer is presumed dead (exit 3).
 DEAD_AFTER_S: Final = 30.0
@@ -40,9 +42,16 @@ class Liveness:
     """
 
     def __init__(
-        self, run_dir: Path, *, dead_after_s: float = DEAD_AFTER_S, now: float | None = None
+        self,
+        run_dir: Path,
+        *,
+        dead_after_s: float = DEAD_AFTER_S,
+        now: float | None = None,
+        lock: Path | None = None,
     ) -> None:
         self.run_dir = run_dir
+        #: The lock to read: ``writer.lock`` (None), or a rank's own (``writer.rank<R>.lock``).
+        self.lock = lock
         self.dead_after_s = dead_after_s
         now = time.monotonic() if now is None else now
         #: Monotonic times of the last sign of life, heartbeat (lock change) and event.
@@ -87,7 +96,7 @@ class Liveness:
 
     def check(self, now: float) -> str | None:
         """Read the lock; return why the writer is presumed dead, or None while it may be alive."""
-        holder, mtime = read_lock(self.run_dir)
+        holder, mtime = read_lock(self.run_dir, self.lock)
         self.holder = holder
         sig = None if holder is None and mtime is None else (mtime, stream_json(holder))
         if sig != self._lock_sig:
@@ -97,7 +106,7 @@ class Liveness:
         quiet = now - self.last_alive
         if holder is None and mtime is None:
             limit = min(self.dead_after_s, QUICK_DEAD_S)
-            why = "no writer holds the run (writer.lock is missing)"
+            why = f"no writer holds the run ({LOCK if self.lock is None else self.lock.name} is missing)"
         elif holder is not None and self.holder_alive(holder) is False:
             limit = min(self.dead_after_s, QUICK_DEAD_S)
             rebooted = holder.get("boot_id") not in (None, "", self._boot) and self._boot

@@ -9,7 +9,8 @@ Consumers other than the CLI (a live web view, a per-rank merge) build on these 
   ``{"kind": "snapshot", "seq", "plugins", "changed"}``;
 * a :class:`Notice` (the follower's own state, or an alert raised by alert rules):
   ``{"kind": "notice", "notice", "level", "seq", "message"}``, plus ``"plugin"`` for an alert
-  raised by a plugin's rules (absent for the core's).
+  raised by a plugin's rules (absent for the core's) and ``"rank"`` for a notice about one rank of
+  a multi-rank run (whose events carry ``"rank"`` too).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ NoticeKind = Literal[
     "replaced",
     "residue",
     "plugin_failed",
+    "rank_dead",
+    "rank_missing",
 ]
 
 
@@ -75,6 +78,9 @@ class Notice:
     (a damaged line after the durable point: waiting for the writer to repair or pass it),
     ``plugin_failed`` (a deriver or alert rules raised; the tail goes on without them); or the kind
     of an alert raised by a plugin's rules (``vrx_alert_rules``), whose name is in ``plugin``.
+    In a multi-rank run: ``rank_dead`` (one rank's writer is presumed dead; the others go on),
+    ``rank_missing`` (a rank of the world size never wrote a log); ``rank`` is the rank a notice is
+    about (its message starts with ``rank R:``), None for the whole run and in a single-process run.
     """
 
     kind: str
@@ -83,6 +89,8 @@ class Notice:
     level: Literal["info", "warning"] = "info"
     #: The plugin whose alert rules raised this notice; None for the follower's and the core's.
     plugin: str | None = None
+    #: The rank of a multi-rank run the notice is about; None for the run (or a single process).
+    rank: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -94,6 +102,8 @@ class Notice:
         }
         if self.plugin is not None:
             out["plugin"] = self.plugin
+        if self.rank is not None:
+            out["rank"] = self.rank
         return out
 
 

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from vrx_core.log import diagnostics
-from vrx_core.log.rundir import LOCK, LOG
+from vrx_core.log.rundir import LOCK, LOG, RunDir
+
+_RANK_LOCK: Final = re.compile(r"^writer\.rank[0-9]+\.lock$")
 
 #: Polling interval on a local file system when inotify is not used.
 LOCAL_POLL_S: Final = 0.01
@@ -119,10 +121,18 @@ class ChangeWatcher:
     """
 
     def __init__(
-        self, run_dir: Path, *, poll: bool | None = None, poll_interval: float | None = None
+        self,
+        run_dir: Path,
+        *,
+        poll: bool | None = None,
+        poll_interval: float | None = None,
+        multi_rank: bool = False,
     ) -> None:
         self.run_dir = run_dir
         self.path = run_dir / LOG
+        #: A multi-rank run: the directory watch also reports writes to the rank logs (no file
+        #: watch), and any rank's log or lock marks ``identity_dirty`` or ``lock_dirty``.
+        self.multi_rank = multi_rank
         self.network = is_network_fs(run_dir)
         self.fs = fs_type(run_dir) or "?"
         self._ino: Any = None
@@ -204,9 +214,10 @@ class ChangeWatcher:
             if self._dir_wd is None and self.run_dir.is_dir():
                 self._dir_wd = self._ino.add_watch(
                     self.run_dir,
-                    f.CREATE | f.MOVED_TO | f.MOVED_FROM | f.DELETE | f.ATTRIB | f.DELETE_SELF | f.MOVE_SELF,
+                    f.CREATE | f.MOVED_TO | f.MOVED_FROM | f.DELETE | f.ATTRIB | f.DELETE_SELF | f.MOVE_SELF
+                    | (f.MODIFY if self.multi_rank else 0),
                 )
-            if self._file_wd is None and watch_file:
+            if self._file_wd is None and watch_file and not self.multi_rank:
                 self._file_wd = self._ino.add_watch(
                     self.path, f.MODIFY | f.ATTRIB | f.DELETE_SELF | f.MOVE_SELF
                 )
@@ -237,12 +248,26 @@ class ChangeWatcher:
                 if ev.wd == self._file_wd:
                     self._file_wd = None
             if ev.wd == self._dir_wd:
-                if ev.name == LOG:
+                if self.multi_rank:
+                    self._rank_event(ev)
+                elif ev.name == LOG:
                     self.identity_dirty = True
                 elif ev.name == LOCK:
                     self.lock_dirty = True
                 elif ev.mask & (f.DELETE_SELF | f.MOVE_SELF):
                     self.identity_dirty = True
+
+    def _rank_event(self, ev: Any) -> None:
+        """A multi-rank run's directory event: a rank log written (the wake is enough), created,
+        moved or deleted (identity), or a lock touched (heartbeat)."""
+        f = self._flags
+        if RunDir.is_log(ev.name):
+            if ev.mask & ~f.MODIFY:
+                self.identity_dirty = True
+        elif ev.name == LOCK or _RANK_LOCK.match(ev.name):
+            self.lock_dirty = True
+        elif ev.mask & (f.DELETE_SELF | f.MOVE_SELF):
+            self.identity_dirty = True
 
     def close(self) -> None:
         if self._ino is not None:
