@@ -69,6 +69,7 @@ def test_json_stream_has_events_notices_and_end(tmp_path: Path) -> None:
     """--json: event objects in order, notices (a NaN metric), and a final end object with exit 0."""
     run = tmp_path / "run"
     t = tail(run, "--json")
+    t.wait_for('"notice":"waiting"')  # the tail is up before the run exists, however slow its start
     w = writer(run, "--n", "120", "--start-delay", "0.2")
     assert w.wait() == 0
     assert t.wait() == 0, t.stderr
