@@ -30,7 +30,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 JSON_FIELDS = {
     "path", "name", "run_id", "status", "end_status", "start", "start_utc", "end", "last_event",
     "duration_s", "lines", "bytes", "metrics", "step", "verdicts", "why", "problem",
-    "torn_tail_bytes", "derived",
+    "torn_tail_bytes", "derived", "ranks",
 }  # fmt: skip
 
 

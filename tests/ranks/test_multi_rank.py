@@ -242,3 +242,24 @@ def test_a_torch_distributed_gloo_group_measures_each_ranks_clock_offset(tmp_pat
         "events.rank0.jsonl",
         "events.rank1.jsonl",
     ]
+
+
+def test_vrx_ls_lists_a_multi_rank_run_once_with_each_ranks_status(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    run = tmp_path / "run"
+    _record(run, world=3, steps=2)
+    with Recorder(tmp_path / "live", rank=1, world_size=2):
+        with Recorder(tmp_path / "live", rank=0, world_size=2):
+            pass
+        rows = {Path(r["path"]).name: r for r in json.loads(cli("ls", "--json", str(tmp_path)).out)}
+    assert set(rows) == {"run", "live"}
+    assert rows["run"]["status"] == "ended" and rows["run"]["ranks"] == {
+        "0": "ended",
+        "1": "ended",
+        "2": "ended",
+    }
+    assert rows["run"]["lines"] == 3 * 5
+    assert rows["live"]["status"] == "running"  # rank 1 still writes
+    assert rows["live"]["ranks"] == {"0": "ended", "1": "running"}
+    assert "rank 1: running" in rows["live"]["why"]

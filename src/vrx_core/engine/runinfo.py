@@ -25,7 +25,7 @@ from vrx_core.engine.logwindow import TAIL_WINDOW, Glance, read_log
 from vrx_core.engine.provenance import previous_log_record, read_provenance
 from vrx_core.errors import NoSuchRun
 from vrx_core.log.lock import boot_id, holder_alive, read_lock
-from vrx_core.log.rundir import LOG, PROVENANCE, RunDir
+from vrx_core.log.rundir import LOCK, LOG, PROVENANCE, RunDir
 
 #: A holder that cannot be judged from here (another host) counts as alive while its heartbeat
 #: (the lock's mtime) is at most this old; the tail's ``dead_after_s``.
@@ -46,6 +46,8 @@ class RunInfo(Glance):
     derived: dict[str, Any] | None = None
     #: Plugin verdicts by plugin name (filled in by the caller through ``vrx_run_verdict``).
     verdicts: dict[str, str] = field(default_factory=dict)
+    #: A multi-rank run: each rank's status (as ``shown_status``); None for a single process.
+    ranks: dict[int, str] | None = None
 
     @property
     def shown_status(self) -> str:
@@ -85,6 +87,7 @@ class RunInfo(Glance):
             "problem": self.problem,
             "torn_tail_bytes": self.torn_tail_bytes,
             "derived": self.derived,
+            "ranks": None if self.ranks is None else {str(r): s for r, s in self.ranks.items()},
         }
 
 
@@ -104,7 +107,7 @@ def find_runs(top: Path) -> Iterator[Path]:
     be a symlink); a directory that cannot be read is passed over. ``top`` may also be a log file.
     """
     if top.is_file():
-        if top.name == LOG:
+        if RunDir.is_log(top.name):
             yield top.parent
         return
     stack = [os.fspath(top)]
@@ -116,10 +119,12 @@ def find_runs(top: Path) -> Iterator[Path]:
         except OSError:
             continue
         subdirs = []
+        found = False
         for e in entries:
             name = e.name
-            if name == LOG:
-                if _is_file(e):
+            if RunDir.is_log(name):  # events.jsonl, or a rank's events.rank<R>.jsonl
+                if not found and _is_file(e):
+                    found = True
                     yield Path(d)
             elif not name.startswith(".") and name not in SKIP_DIRS and _is_dir(e):
                 subdirs.append(e.path)
@@ -165,12 +170,40 @@ def inspect_run(
     ``corrupt`` status, never an exception.
     """
     root = Path(run_dir)
-    if root.name == LOG and not root.is_dir():
+    if RunDir.is_log(root.name) and not root.is_dir():
         root = root.parent  # the run's events.jsonl names the run (RunDir.of)
+    clock = time.time() if now is None else now
+    here = host or Host()
+    top = os.fspath(root)  # plain strings: a pathlib join costs more than reading a derived.json
+    if not os.path.exists(os.path.join(top, LOG)):
+        ranks = RunDir(root).ranks()
+        if ranks:
+            infos = {
+                r: _inspect_log(
+                    root,
+                    RunDir(root).rank_log(r),
+                    RunDir(root).rank_lock(r),
+                    clock,
+                    here,
+                    window,
+                    stale_after_s,
+                )
+                for r in ranks
+            }
+            return _combine_ranks(root, infos)
+    info = _inspect_log(root, Path(top, LOG), Path(top, LOCK), clock, here, window, stale_after_s)
+    derived = _read_json(os.path.join(top, PROVENANCE))
+    if derived:
+        _add_derived(info, derived, os.path.join(top, LOG))
+    return info
+
+
+def _inspect_log(  # noqa: PLR0917 - one private call site per kind of run, all positional
+    root: Path, log_path: Path, lock: Path, now: float, host: Host, window: int, stale: float
+) -> RunInfo:
+    """One log's head and tail, then its writer's liveness when the log alone does not decide."""
     info = RunInfo(path=root, name=root.name or os.fspath(root))
-    # Plain strings from here: a pathlib join costs more than reading a small derived.json.
-    top = os.fspath(root)
-    log = os.path.join(top, LOG)
+    log = os.fspath(log_path)
     try:
         fd = os.open(log, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -182,14 +215,40 @@ def inspect_run(
         read_log(fd, info, log, max(window, 1024))
     finally:
         os.close(fd)
-    derived = _read_json(os.path.join(top, PROVENANCE))
-    if derived:
-        _add_derived(info, derived, log)
     if not info.status:
-        _liveness(
-            info, root, now=time.time() if now is None else now, host=host or Host(), stale=stale_after_s
-        )
+        _liveness(info, root, lock, now=now, host=host, stale=stale)
     return info
+
+
+#: How the ranks' statuses make the run's: the first that any rank has, in this order.
+_RANK_PRECEDENCE = ("corrupt", "newer", "running", "crashed", "ended")
+
+
+def _combine_ranks(root: Path, infos: dict[int, RunInfo]) -> RunInfo:
+    """A multi-rank run as one row: corrupt if any rank is, else running while any rank runs, else
+    crashed if any rank crashed, else ended; rank 0 gives the name and key metrics."""
+    first = infos[min(infos)]
+    run = RunInfo(path=root, name=first.name, run_id=first.run_id)
+    run.status = next(s for s in _RANK_PRECEDENCE if any(i.status == s for i in infos.values()))
+    run.ranks = {r: i.shown_status for r, i in infos.items()}
+    starts = [i.start for i in infos.values() if i.start is not None]
+    run.start = min(starts) if starts else None
+    lasts = [i.last_t for i in infos.values() if i.last_t is not None]
+    run.last_t = max(lasts) if lasts else None
+    if run.status == "ended":
+        run.end = max(i.end for i in infos.values() if i.end is not None)
+        bad = sorted({i.end_status for i in infos.values() if i.end_status not in (None, "ok")} - {None})
+        run.end_status = bad[0] if bad else "ok"
+    run.lines = sum(i.lines for i in infos.values())
+    run.log_bytes = sum(i.log_bytes for i in infos.values())
+    run.metrics, run.step = first.metrics, first.step
+    run.torn_tail_bytes = sum(i.torn_tail_bytes for i in infos.values())
+    odd = {r: i for r, i in infos.items() if i.status != run.status or i.status != "ended"}
+    run.why = "; ".join(
+        f"rank {r}: {i.shown_status}" + (f" ({i.why})" if i.why else "") for r, i in odd.items()
+    )
+    run.problem = next((i.problem for i in infos.values() if i.problem), None)
+    return run
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -244,9 +303,9 @@ def derived_current(run_dir: str | os.PathLike[str]) -> bool | None:
     return _current(record["bytes"], size)
 
 
-def _liveness(info: RunInfo, root: Path, *, now: float, host: Host, stale: float) -> None:
+def _liveness(info: RunInfo, root: Path, lock: Path, *, now: float, host: Host, stale: float) -> None:
     """No run_end: running or crashed, by the one liveness rule (and the heartbeat where it cannot tell)."""
-    holder, mtime = read_lock(root)
+    holder, mtime = read_lock(root, lock)
     if holder is None and mtime is None:
         info.status, info.why = "crashed", "no run_end and no writer holds the run (writer.lock is missing)"
         return
