@@ -235,6 +235,11 @@ def test_a_torch_distributed_gloo_group_measures_each_ranks_clock_offset(tmp_pat
     for s in starts:
         assert s.clock_offset_s is not None and abs(s.clock_offset_s) < 1.0  # one host: one clock
     assert {s.clock_offset_s for s in starts if s.rank == 0} == {0.0}
+    from vrx_core.engine.verify import verify_run
+
+    verdict = verify_run(tmp_path / "run")
+    assert verdict.exit_code == 0 and set(verdict.skew) == {"0", "1"}
+    assert any("clock offset to rank 0, measured at start: rank 0 +0.000 ms" in x for x in verdict.lines())
     placed = {line.strip() for line in outs}
     assert len(placed) == 1  # both ranks in the one directory rank 0 created
     run = Path(placed.pop())

@@ -170,6 +170,10 @@ class RunVerdict:
         if self.multi_rank:
             n = len(self.verdicts) + len(self.missing_ranks)
             out.append(f"{self.status}: {self.run_dir}: {n} ranks, each log checked on its own")
+            measured = {r: o for r, o in self.skew.items() if o is not None}
+            if measured:
+                offsets = ", ".join(f"rank {r} {o * 1000:+.3f} ms" for r, o in measured.items())
+                out.append(f"{self.run_dir}: clock offset to rank 0, measured at start: {offsets}")
         for verdict in self.verdicts:
             out += verdict.lines()
         out += [
@@ -177,6 +181,14 @@ class RunVerdict:
             for r in self.missing_ranks
         ]
         return out
+
+    @property
+    def skew(self) -> dict[str, float | None]:
+        """Each rank's clock offset to rank 0 as its ``run_start`` recorded it (None: not measured)."""
+        return {
+            _rank_of(v.path): v.report.run_start.clock_offset_s if v.report.run_start else None
+            for v in self.verdicts
+        }
 
     def to_json(self) -> dict[str, Any]:
         if not self.multi_rank:
@@ -187,6 +199,7 @@ class RunVerdict:
             "exit_code": int(self.exit_code),
             "ranks": {_rank_of(v.path): v.to_json() for v in self.verdicts},
             "missing_ranks": self.missing_ranks,
+            "clock_offset_s": self.skew,
         }
 
 
