@@ -18,6 +18,7 @@ import msgspec
 
 from vrx_core._version import __version__
 from vrx_core.cli.compare import add_compare
+from vrx_core.cli.fleet import add_fleet
 from vrx_core.cli.layout_options import add_layout_options, recorder_placement
 from vrx_core.cli.listing import add_events, add_plugins
 from vrx_core.cli.ls import add_ls
@@ -327,6 +328,7 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
         add_plugins,
         add_ls,
         add_compare,
+        add_fleet,
         _add_tail,
         _add_demo,
         *extra,

@@ -5,8 +5,9 @@ per replay, so the per-event cost is a dict lookup and direct calls, not a plugg
 :class:`Replayer` is fed by a whole-file read (``vrx replay``) or by a live tail (``vrx tail``), in
 as many parts as you like: derivers are folds, so incremental equals full.
 
-Provenance goes to ``derived.json``: for every derived file, the plugin and version that wrote it,
-and for the log, the sha256 of the bytes consumed and the last seq.
+Provenance goes to ``derived.json``: for every derived file, the plugin and version that wrote it;
+for every loaded plugin, its version and code hash (:mod:`vrx_core.engine.plugincode`); and for the
+log, the sha256 of the bytes consumed and the last seq.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from vrx_core.codec import canonical_json
 from vrx_core.engine.dispatch import Failure, OutputConflict, Replayer
+from vrx_core.engine.plugincode import plugin_record
 from vrx_core.engine.provenance import (
     LogRegressed,
     lost_data,
@@ -116,7 +118,7 @@ def replay(
     if previous is not None and (lost is not None or previous.get("superseded")):
         # Evidence of lost data is carried from replay to replay, never dropped.
         log["superseded"] = superseded(previous, lost) if lost is not None else previous["superseded"]
-    provenance = {**replayer.provenance, "log": log}
+    provenance = {**replayer.provenance, "log": log, "plugins": plugin_record(plugins)}
     atomic_write(out / PROVENANCE, canonical_json(provenance))
     snapshots = replayer.snapshots()
     return ReplayResult(
