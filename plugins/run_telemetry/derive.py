@@ -20,13 +20,17 @@ class TelemetryDeriver(Deriver):
     def __init__(self) -> None:
         self.fold = TelemetryFold()
 
+    # A multi-rank run is summarised from rank 0 (mgr's summary is one process's view); every
+    # rank's events stay in the log for plugins that reduce across ranks.
     @handles(Metric)
     def on_metric(self, event: Metric) -> None:
-        self.fold.metric(event)
+        if not event.rank:
+            self.fold.metric(event)
 
     @handles(RunStart, RunLayout, Environment, Config)
     def on_start(self, event: RunStart | RunLayout | Environment | Config) -> None:
-        self.fold.add(event)
+        if not event.rank:
+            self.fold.add(event)
 
     @handles(Params, RunEnd, Resumed, Sync)
     def on_other(self, event: Params | RunEnd | Resumed | Sync) -> None:

@@ -51,7 +51,7 @@ class RunsDeriver(Deriver):
     @handles(Metric)
     def on_metric(self, event: Metric) -> None:
         if self._rvinci():
-            add_metric(self.series, event)
+            add_metric(self.series, event)  # a rank's own series: "loss@rank1" (rank 0 keeps the name)
 
     def _rvinci(self) -> bool:
         return self.layout is not None and self.layout.style == "rvinci"

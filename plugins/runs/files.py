@@ -54,7 +54,8 @@ def metrics_document(series: dict[str, list[tuple[int | None, float]]]) -> dict[
 
 
 def add_metric(series: dict[str, list[tuple[int | None, float]]], metric: Metric) -> None:
-    series.setdefault(metric.name, []).append((metric.step, metric.value))
+    name = metric.name if not metric.rank else f"{metric.name}@rank{metric.rank}"
+    series.setdefault(name, []).append((metric.step, metric.value))
 
 
 def _checkpoint(c: Checkpoint) -> dict[str, Any]:

@@ -268,3 +268,50 @@ def test_vrx_ls_lists_a_multi_rank_run_once_with_each_ranks_status(
     assert rows["live"]["status"] == "running"  # rank 1 still writes
     assert rows["live"]["ranks"] == {"0": "ended", "1": "running"}
     assert "rank 1: running" in rows["live"]["why"]
+
+
+def test_replay_of_a_multi_rank_run_feeds_every_rank_to_the_derivers(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """Derivers see each event's rank: summary.json is rank 0's, an rvinci metrics.json keeps every
+    rank's series; derived.json records each rank's log; --check finds no drift."""
+    from vrx_core import RvinciLayout
+
+    run = tmp_path / "run"
+    for rank in (1, 0):
+        with Recorder(run, rank=rank, world_size=2) as rec:
+            for step in range(3):
+                rec.emit(Metric(name="loss", value=float(10 * rank + step), step=step))
+    assert cli("replay", str(run)).code == 0, "replay"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["results"]["losses"] == [0.0, 1.0, 2.0]  # rank 0's
+    derived = json.loads((run / "derived.json").read_text())
+    assert set(derived["log"]["ranks"]) == {"0", "1"}
+    assert derived["log"]["ranks"]["1"]["path"] == "events.rank1.jsonl"
+    assert cli("replay", "--check", str(run)).code == 0
+    (run / "events.rank1.jsonl").write_bytes((run / "events.rank1.jsonl").read_bytes()[:50])
+    r = cli("replay", str(run))
+    assert r.code == 65 and "rank 1: the log is 50 bytes, shorter than" in r.err
+    layout = RvinciLayout(project="p", root=tmp_path / "runs")
+    from vrx_core.log.layout import create_run_dir
+
+    placed = create_run_dir(layout, git_hash="abc1234")
+    with Recorder(placed, rank=0, world_size=2) as rec:
+        rec.emit(layout.event(placed.name))
+        rec.emit(Metric(name="loss", value=1.0, step=0))
+    with Recorder(placed, rank=1, world_size=2) as rec:
+        rec.emit(Metric(name="loss", value=2.0, step=0))
+    assert cli("replay", str(placed)).code == 0
+    series = json.loads((placed / "metrics.json").read_text())["series"]
+    assert series == {"loss": [[0, 1.0]], "loss@rank1": [[0, 2.0]]}
+
+
+def test_check_ignores_which_plugin_code_replayed_the_run(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    run = tmp_path / "run"
+    with Recorder(run) as rec:
+        rec.emit(Metric(name="loss", value=1.0, step=0))
+    assert cli("replay", str(run)).code == 0
+    derived = json.loads((run / "derived.json").read_text())
+    derived["plugins"] = {"telemetry": {"version": "0.0.1", "code": "0" * 64}}  # replayed by other code
+    (run / "derived.json").write_text(json.dumps(derived, indent=2, sort_keys=True) + "\n")
+    assert cli("replay", "--check", str(run)).code == 0

@@ -60,6 +60,21 @@ def lost_data(log_path: Path, record: dict[str, Any]) -> str | None:
     return None
 
 
+def ranks_lost_data(run_dir: Path, out_dir: Path) -> str | None:
+    """:func:`lost_data` for a multi-rank run: the first rank whose log no longer extends what the
+    ``derived.json`` in ``out_dir`` recorded for it (its ``log.ranks`` records), or None."""
+    log = read_provenance(out_dir).get("log")
+    ranks = log.get("ranks") if isinstance(log, dict) else None
+    if not isinstance(ranks, dict):
+        return None
+    for rank, record in sorted(ranks.items()):
+        if isinstance(record, dict) and isinstance(record.get("bytes"), int) and rank.isdigit():
+            why = lost_data(RunDir(run_dir).rank_log(int(rank)), record)
+            if why is not None:
+                return f"rank {rank}: {why}"
+    return None
+
+
 def superseded(record: dict[str, Any], reason: str) -> list[dict[str, Any]]:
     """The chain a forced replay keeps: the record it replaces (with why), then older ones."""
     older = record.get("superseded")

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from vrx_core.codec import canonical_json
 from vrx_core.engine.dispatch import Failure, OutputConflict, Replayer
 from vrx_core.engine.plugincode import plugin_record
@@ -29,6 +31,7 @@ from vrx_core.engine.provenance import (
     LogRegressed,
     lost_data,
     previous_log_record,
+    ranks_lost_data,
     read_provenance,
     superseded,
 )
@@ -37,8 +40,9 @@ from vrx_core.events import AnyEvent, EventRegistry, Source
 from vrx_core.hooks.api import ReplayContext
 from vrx_core.hooks.manager import PluginSet
 from vrx_core.log.atomic import atomic_write, sweep_temp_files
-from vrx_core.log.reader import LogReader, Mode, ReadReport, read_events
-from vrx_core.log.rundir import LOG, PROVENANCE, RunDir
+from vrx_core.log.merge import RunReader
+from vrx_core.log.reader import Mode, ReadReport, read_events
+from vrx_core.log.rundir import PROVENANCE, RunDir
 
 
 @dataclass
@@ -49,6 +53,9 @@ class ReplayResult:
     report: ReadReport
     files: dict[str, str] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    #: Every log's report: ``{None: report}``, or one per rank of a multi-rank run (``report`` is
+    #: then the lowest rank's).
+    reports: dict[int | None, ReadReport] = field(default_factory=dict)
     #: Each plugin's snapshot after ``finish``: its final derived values, for printing.
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -56,14 +63,14 @@ class ReplayResult:
     def exit_code(self) -> ExitCode:
         if self.failures:
             return ExitCode.SOFTWARE
-        if not self.report.complete:
+        if not all(r.complete for r in (self.reports or {None: self.report}).values()):
             return ExitCode.INCOMPLETE
         return ExitCode.OK
 
 
 def _log_provenance(report: ReadReport) -> dict[str, Any]:
     return {
-        "path": LOG,
+        "path": report.path.name,
         "bytes": report.valid_end,
         "sha256": report.sha256.hexdigest(),
         "last_seq": report.last_seq,
@@ -98,7 +105,7 @@ def replay(
     src = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else src
     previous = previous_log_record(out)
-    lost = lost_data(RunDir(src).log, previous) if previous is not None else None
+    lost = lost_data(RunDir(src).log, previous) if previous is not None else ranks_lost_data(src, out)
     if lost is not None and not force:
         raise LogRegressed(
             f"{lost}; nothing was written, so the old derived files stay as evidence "
@@ -109,12 +116,18 @@ def replay(
     sweep_temp_files(out)
     ctx = ReplayContext(run_dir=src, out_dir=out, registry=plugins.registry)
     replayer = Replayer(plugins.derivers(ctx))
-    reader = LogReader(RunDir(src).log, mode=mode, registry=plugins.registry)
+    # A multi-rank run's logs merged by (t, rank, seq): derivers see each event's rank.
+    reader = RunReader(src, mode=mode, registry=plugins.registry)
     # Read fully before writing anything: a corrupt log must leave the outputs untouched.
     replayer.feed(reader if progress is None else _reporting(reader, progress))
     versions = {name: plugins.version_of(name) for name, _ in replayer.derivers}
     written = replayer.finish(out, versions)
-    log = _log_provenance(reader.report)
+    reports = reader.reports
+    log: dict[str, Any] = (
+        {"ranks": {str(r): _log_provenance(rep) for r, rep in reports.items()}}
+        if reader.multi_rank
+        else _log_provenance(reports[None])
+    )
     if previous is not None and (lost is not None or previous.get("superseded")):
         # Evidence of lost data is carried from replay to replay, never dropped.
         log["superseded"] = superseded(previous, lost) if lost is not None else previous["superseded"]
@@ -123,19 +136,23 @@ def replay(
     snapshots = replayer.snapshots()
     return ReplayResult(
         out_dir=out,
-        report=reader.report,
+        report=next(iter(reports.values())),
+        reports=reports,
         files=written,
         failures=list(replayer.failures),
         snapshots=snapshots,
     )
 
 
-def _reporting(reader: LogReader, progress: Callable[[int], None], every: int = 8192) -> Iterator[AnyEvent]:
+def _reporting(reader: RunReader, progress: Callable[[int], None], every: int = 8192) -> Iterator[AnyEvent]:
+    def done() -> int:
+        return sum(r.valid_end for r in reader.reports.values())
+
     for n, event in enumerate(reader, 1):
         yield event
         if n % every == 0:
-            progress(reader.report.valid_end)
-    progress(reader.report.valid_end)
+            progress(done())
+    progress(done())
 
 
 @dataclass
@@ -163,7 +180,8 @@ def check(
         drifts: list[Drift] = []
         fresh = sorted([*result.files, PROVENANCE])
         for rel in fresh:
-            drift = _compare(on_disk / rel, tmp / rel, rel)
+            compare = _compare_provenance if rel == PROVENANCE else _compare
+            drift = compare(on_disk / rel, tmp / rel, rel)
             if drift is not None:
                 drifts.append(drift)
         for rel in _previously_derived(on_disk):
@@ -196,6 +214,22 @@ def _compare(on_disk: Path, fresh: Path, rel: str) -> Drift | None:
         return Drift(rel, f"binary content differs ({len(old)} vs {len(new)} bytes)")
     diff = list(difflib.unified_diff(a, b, f"{rel} (on disk)", f"{rel} (from log)", lineterm="", n=1))
     return Drift(rel, "differs", diff[:40])
+
+
+def _compare_provenance(on_disk: Path, fresh: Path, rel: str) -> Drift | None:
+    """derived.json, less its ``plugins`` block: which plugin code replayed the run is a fact about
+    the replay, not about the run, and a plugin's new code that derives the same files is no drift
+    (the files themselves are compared one by one)."""
+    try:
+        old, new = msgspec.json.decode(on_disk.read_bytes()), msgspec.json.decode(fresh.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return _compare(on_disk, fresh, rel)
+    if isinstance(old, dict) and isinstance(new, dict):
+        old.pop("plugins", None)
+        new.pop("plugins", None)
+        if old == new:
+            return None
+    return _compare(on_disk, fresh, rel)
 
 
 def raise_on_drift(drifts: list[Drift]) -> None:
