@@ -315,3 +315,16 @@ def test_check_ignores_which_plugin_code_replayed_the_run(tmp_path: Path, cli: C
     derived["plugins"] = {"telemetry": {"version": "0.0.1", "code": "0" * 64}}  # replayed by other code
     (run / "derived.json").write_text(json.dumps(derived, indent=2, sort_keys=True) + "\n")
     assert cli("replay", "--check", str(run)).code == 0
+
+
+def test_fleet_verify_checks_each_ranks_log(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    for name in ("whole", "partial"):
+        for rank in range(2):
+            with Recorder(tmp_path / name, rank=rank, world_size=2):
+                pass
+    (tmp_path / "partial" / "events.rank1.jsonl").unlink()
+    r = cli("fleet", "verify", "--json", "-j", "1", str(tmp_path))
+    rows = {Path(x["path"]).name: x for x in json.loads(r.out)["rows"]}
+    assert r.code == 3
+    assert rows["whole"]["status"] == "ok"
+    assert rows["partial"]["status"] == "incomplete" and "rank 1: no log" in rows["partial"]["reason"]

@@ -203,17 +203,23 @@ def check_one(path: str, plugins: PluginSet) -> RunRow:
 
 
 def verify_one(path: str, plugins: PluginSet) -> RunRow:
-    """``vrx verify`` of one run: the log and every plugin's checks; the first problem as reason."""
-    from vrx_core.engine.verify import add_problems, verify_log
+    """``vrx verify`` of one run: its log (each rank's, a multi-rank run's) and every plugin's
+    checks; the first problem as reason."""
+    from vrx_core.engine.verify import add_problems, verify_run
 
-    verdict = verify_log(path, registry=plugins.registry)
-    add_problems(verdict, plugins.verify_problems(Path(path)))
-    lines = verdict.lines()
-    status = {"OK": "ok", "INCOMPLETE": "incomplete", "CORRUPT": "corrupt"}[verdict.status]
+    run = verify_run(path, registry=plugins.registry)
+    add_problems(run.verdicts[0], plugins.verify_problems(Path(path)))
+    status = {"OK": "ok", "INCOMPLETE": "incomplete", "CORRUPT": "corrupt"}[run.status]
     if status == "ok":
         return RunRow(path, "ok", "verified")
-    problems = lines[1 : 1 + len(verdict.corrupt) + len(verdict.residue) + len(verdict.extra)]
-    why = lines[0].split(": ", 2)[-1] if not problems else problems[0]
+    problems = [f"{path}: rank {r}: no log (events.rank{r}.jsonl missing)" for r in run.missing_ranks]
+    headline = ""
+    for verdict in run.verdicts:
+        lines = verdict.lines()
+        problems += lines[1 : 1 + len(verdict.corrupt) + len(verdict.residue) + len(verdict.extra)]
+        if verdict.status != "OK" and not headline:
+            headline = lines[0].split(": ", 2)[-1]
+    why = problems[0] if problems else headline
     if len(problems) > 1:
         why += f" (and {len(problems) - 1} more problem(s): vrx verify {path})"
     return RunRow(path, status, "verified", reason=why)
