@@ -328,3 +328,24 @@ def test_fleet_verify_checks_each_ranks_log(tmp_path: Path, cli: Callable[..., A
     assert r.code == 3
     assert rows["whole"]["status"] == "ok"
     assert rows["partial"]["status"] == "incomplete" and "rank 1: no log" in rows["partial"]["reason"]
+
+
+def test_fleet_skips_an_up_to_date_multi_rank_run_and_replays_one_whose_rank_grew(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    run = tmp_path / "run"
+    for rank in range(2):
+        with Recorder(run, rank=rank, world_size=2) as rec:
+            rec.emit(Metric(name="loss", value=1.0, step=0))
+
+    def statuses() -> list[str]:
+        out = cli("fleet", "replay", "--json", "-j", "1", str(tmp_path)).out
+        return [row["status"] for row in json.loads(out)["rows"]]
+
+    assert statuses() == ["replayed"]
+    before = (run / "derived.json").stat().st_mtime_ns
+    assert statuses() == ["skipped"]
+    assert (run / "derived.json").stat().st_mtime_ns == before
+    with Recorder(run, rank=1, world_size=2, resume="allow") as rec:
+        rec.emit(Metric(name="loss", value=0.5, step=1))
+    assert statuses() == ["replayed"]

@@ -27,7 +27,7 @@ from vrx_core.engine.provenance import read_provenance
 from vrx_core.errors import ExitCode, VrxError
 from vrx_core.hooks.discovery import Selection
 from vrx_core.hooks.manager import PluginSet
-from vrx_core.log.rundir import LOG
+from vrx_core.log.rundir import LOG, RunDir
 
 Op = Literal["replay", "check", "verify"]
 #: Every status a row can have; which ones an operation produces is in :data:`STATUSES`.
@@ -160,11 +160,14 @@ def replay_one(path: str, plugins: PluginSet, record: dict[str, Any] | None) -> 
         previous = up_to_date(Path(path), record)
         if previous is not None:
             files = len(previous.get("files") or ())
-            if previous["log"].get("complete"):
+            logs = previous["log"]
+            records = list(logs["ranks"].values()) if "ranks" in logs else [logs]  # a multi-rank run's
+            if all(rec.get("complete") for rec in records):
                 return RunRow(path, "skipped", "skipped", files)
+            seqs = ", ".join(str(rec.get("last_seq")) for rec in records)
             why = (
                 "no run_end (crashed or still running); skipped: up to date since an earlier "
-                f"recover-mode replay to seq {previous['log'].get('last_seq')}"
+                f"recover-mode replay to seq {seqs}"
             )
             return RunRow(path, "incomplete", "skipped", files, why)
     result = replay(path, plugins)
@@ -236,26 +239,41 @@ def up_to_date(run: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     only when everything else matches.
     """
     previous = read_provenance(run)
-    log = previous.get("log")
     files = previous.get("files")
-    if (
-        previous.get("plugins") != record
-        or previous.get("failures")
-        or not isinstance(log, dict)
-        or not isinstance(files, dict)
-        or log.get("mode") != "recover"
-        or log.get("salvaged")
-        or not isinstance(log.get("bytes"), int)
-    ):
+    if previous.get("plugins") != record or previous.get("failures") or not isinstance(files, dict):
         return None
-    try:
-        if os.stat(run / LOG).st_size != log["bytes"]:
+    logs = _recorded_logs(run, previous.get("log"))
+    if logs is None:
+        return None
+    for path, rec in logs:
+        try:
+            if os.stat(path).st_size != rec["bytes"]:
+                return None
+        except OSError:
             return None
-    except OSError:
-        return None
     if not all(os.path.isfile(run / rel) for rel in files):
         return None
-    return previous if _sha256(run / LOG) == log.get("sha256") else None
+    return previous if all(_sha256(path) == rec.get("sha256") for path, rec in logs) else None
+
+
+def _recorded_logs(run: Path, log: Any) -> list[tuple[Path, dict[str, Any]]] | None:
+    """Each log ``derived.json`` recorded with its record: the run's one log, or every rank's (the
+    ranks on disk must be the ranks recorded); None when any record is not a full recover-mode read."""
+    if not isinstance(log, dict):
+        return None
+    if "ranks" in log:
+        ranks = log["ranks"]
+        if not isinstance(ranks, dict) or sorted(ranks) != sorted(str(r) for r in RunDir(run).ranks()):
+            return None
+        pairs = [(RunDir(run).rank_log(int(r)), rec) for r, rec in ranks.items() if str(r).isdigit()]
+    else:
+        pairs = [(run / LOG, log)]
+    for _, rec in pairs:
+        if not isinstance(rec, dict) or rec.get("mode") != "recover" or rec.get("salvaged"):
+            return None
+        if not isinstance(rec.get("bytes"), int):
+            return None
+    return pairs if len(pairs) == (len(log["ranks"]) if "ranks" in log else 1) else None
 
 
 def _sha256(path: Path) -> str:
