@@ -375,10 +375,7 @@ def installed_registry() -> EventRegistry:
     key = (os.environ.get("VRX_LOAD_PLUGINS"), os.environ.get("VRX_PLUGINS_DIR"))
     registry = _INSTALLED.get(key)
     if registry is None:
-        plugins = PluginSet.load(Selection.from_argv([]), strict=False)
-        for skipped in plugins.skipped.values():
-            _warn(skipped.render())
-        registry = _INSTALLED[key] = plugins.registry
+        registry = _INSTALLED[key] = installed_plugins().registry
     return registry
 
 
