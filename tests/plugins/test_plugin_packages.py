@@ -68,8 +68,11 @@ def test_builtin_plugins_are_entry_points_and_libraries_are_not() -> None:
         "gpu_probe",
         "gpu_telemetry",
         "manifest",
+        "plots",
+        "query",
         "run_telemetry",
         "runs",
+        "web",
     }
     assert plugins <= _packages()
     assert {"bundles", "telemetry", "workloads"} <= _packages() - plugins

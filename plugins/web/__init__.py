@@ -1,0 +1,1 @@
+"""web: `vrx serve`, a live read-only local web view of runs. See docs/web.md."""
