@@ -11,22 +11,18 @@ per-line path.
 
 from __future__ import annotations
 
-import binascii
 import functools
 import operator
 import os
 import re
-import sys
-import zlib
-from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
-from itertools import repeat
 from typing import Any, Final
 
 import msgspec
 
 from vrx_core.events import WRITER_KINDS, AnyEvent, Event, EventRegistry, KindInfo
-from vrx_core.log.framing import CRC_SUFFIX_LEN, ENVELOPE_RE
+from vrx_core.log._scan import plain_run
+from vrx_core.log.framing import ENVELOPE_RE
 
 CHUNK: Final = 1 << 20
 
@@ -112,7 +108,7 @@ def _chunk(
         if batch is None:
             return (yield from check_lines(_lines_of(buf, a, end, pos)))
         # Until line 0 (run_start, the salt) is in, the per-line path reads.
-        m = batch.run_end(buf, a, end) if report.run_start is not None else a
+        m = batch.run_end(buf, a, end, checker) if report.run_start is not None else a
         if m > a:
             lines = buf[a : m - 1].split(b"\n")
             events = batch.events(lines, checker, buf=buf, a=a, b=m)
@@ -170,17 +166,12 @@ class Run:
         report.complete = False  # a plain line is never run_end
 
 
-_PREFIX = operator.itemgetter(slice(None, -CRC_SUFFIX_LEN))
-_HEX = operator.itemgetter(slice(-10, -2))  # the CRC's 8 hex digits
-_LITTLE = sys.byteorder == "little"
-_HEAD_OF = b'{"seq":%d,'.__mod__
-_SEQ = operator.attrgetter("seq")
-#: ENVELOPE_RE, which the batch regex restates; if it ever changes, the batch path turns itself off.
+#: ENVELOPE_RE, which plain_run restates in C; if it ever changes, the batch path turns itself off.
 _ENVELOPE_SOURCE = (
     rb'\{"seq":(0|[1-9][0-9]{0,18}),"t":(-?[0-9][0-9.eE+-]{0,30}),"v":([1-9][0-9]{0,5}),'
     rb'"type":"([a-z][a-z0-9_.]{0,127})"(?:[,}]|$)'  # $: a kind whose fields are all defaults
 )
-_BATCH_KEY = rb'[1-9][0-9]{0,5},"type":"[a-z][a-z0-9_.]{0,127}'  # compiled on first use (import time)
+_BATCH_KEY = re.compile(rb'[1-9][0-9]{0,5},"type":"[a-z][a-z0-9_.]{0,127}')
 
 
 class Batch:
@@ -190,42 +181,39 @@ class Batch:
     same events, and otherwise says no: the per-line path then reads the run, and finds and
     reports the problem exactly as before. For each line, as ``check`` does:
 
-    * the envelope: ENVELOPE_RE matches ``line[:-18]``, with the kind and version one of the plain
-      kinds', and the line ends with ``,"crc":"`` + 8 lowercase hex digits + ``"}`` (split_crc's
-      framing check): one regex over the run, which also finds where the run ends;
-    * the seq: the line starts with ``{"seq":N,`` for the next N (read from the decoded events
-      when no line can hold a second ``seq`` key);
-    * the CRC: those 8 digits are the salted CRC-32 of ``line[:-18]`` (all lines at once, as bytes);
+    * the envelope, the seq and the CRC: :func:`~vrx_core.log._scan.plain_run` (C) finds how far
+      the run goes: lines whose envelope matches ENVELOPE_RE with the kind and version one of the
+      plain kinds' and the next seq, that end with ``,"crc":"`` + 8 lowercase hex digits + ``"}``
+      (split_crc's framing check), and whose digits are the salted CRC-32 of ``line[:-18]``;
     * the event: the kind's decoder (or one over all plain kinds, which picks the same kind: msgspec
       checks every ``type`` key of a line) decodes the line (``decode_lines`` over the run, one
       value per line).
     """
 
-    def __init__(self, infos: dict[bytes, KindInfo], lines_re: re.Pattern[bytes], union: Any) -> None:
-        self.infos = infos  # b'V,"type":"TAG' -> kind
-        self.lines_re = lines_re
+    def __init__(self, keys: frozenset[bytes], infos: dict[bytes, KindInfo], union: Any) -> None:
+        self.keys = keys  # b'V,"type":"TAG' of every plain kind
+        self.infos = infos  # the same keys -> kind
         self.union = union
 
     @staticmethod
     def of(registry: EventRegistry) -> Batch | None:
         """The batch path for the kinds of ``registry``, or None (then every line goes line by line)."""
-        if ENVELOPE_RE.pattern != _ENVELOPE_SOURCE or array("I").itemsize != 4:
+        if ENVELOPE_RE.pattern != _ENVELOPE_SOURCE:
             return None
         infos = {}
         for info in registry:
             key = b'%d,"type":"%s' % (info.version, info.tag.encode())
-            if info.tag not in WRITER_KINDS and re.fullmatch(_BATCH_KEY, key):
+            if info.tag not in WRITER_KINDS and _BATCH_KEY.fullmatch(key):
                 infos[key] = info
         if not infos:
             return None
-        built = _batch_parts(tuple((key, info.cls) for key, info in sorted(infos.items())))
-        return None if built is None else Batch(infos, *built)
+        union = _union_decoder(tuple(info.cls for _, info in sorted(infos.items())))
+        return None if union is None else Batch(frozenset(infos), infos, union)
 
-    def run_end(self, buf: bytes, a: int, end: int) -> int:
-        """End of the run of lines from ``a`` whose envelope the batch path takes: the start of
-        the first line in ``buf[a:end]`` that is not one, else ``end``."""
-        m = self.lines_re.match(buf, a, end)
-        return a if m is None else m.end()
+    def run_end(self, buf: bytes, a: int, end: int, checker: Any) -> int:
+        """End of the run of plain lines from ``a``: the start of the first line in ``buf[a:end]``
+        that is not one, else ``end``."""
+        return plain_run(buf, a, end, self.keys, checker.report.salt, checker.expect_seq)
 
     def events(
         self, lines: list[bytes], checker: Any, *, buf: bytes, a: int, b: int
@@ -234,12 +222,6 @@ class Batch:
         per-line path."""
         n = len(lines)
         if b - a > checker.max_line and max(map(len, lines)) > checker.max_line:
-            return None
-        # The regex checked each suffix's form, so comparing computed and stored values is the rest.
-        crcs = array("I", map(zlib.crc32, map(_PREFIX, lines), repeat(checker.report.salt)))
-        if _LITTLE:
-            crcs.byteswap()
-        if crcs.tobytes() != binascii.unhexlify(b"".join(map(_HEX, lines))):
             return None
         # Most runs are of one kind: its own decoder is faster than the one over all plain kinds.
         env = ENVELOPE_RE.match(lines[0])
@@ -253,31 +235,13 @@ class Batch:
                 break
         else:
             return None
-        # The seq: the envelope's is the decoded one when "seq" is each line's only key of that
-        # name: one "seq" in each line (the envelope's), no \u escape that could spell another.
-        seq = checker.expect_seq
-        if buf.count(b'"seq"', a, b) == n and buf.find(b"\\u", a, b) < 0:
-            return events if list(map(_SEQ, events)) == list(range(seq, seq + n)) else None
-        return events if all(map(bytes.startswith, lines, map(_HEAD_OF, range(seq, seq + n)))) else None
+        return events  # plain_run checked each envelope's seq, as the per-line path does
 
 
 @functools.lru_cache(maxsize=64)
-def _batch_parts(kinds: tuple[tuple[bytes, type[Event]], ...]) -> tuple[re.Pattern[bytes], Any] | None:
-    """The regex over a run of lines and the decoder over all plain kinds, built once per set."""
-    # The kinds as alternatives grouped by version (V,"type":"(?:tag|tag...)"): sre then matches
-    # the common part once per line instead of once per kind.
-    by_version: dict[bytes, list[bytes]] = {}
-    for key, _ in kinds:
-        version, tag = key.split(b',"type":"', 1)
-        by_version.setdefault(version, []).append(re.escape(tag))
-    alternatives = b"|".join(v + b',"type":"(?:' + b"|".join(tags) + b")" for v, tags in by_version.items())
-    lines_re = re.compile(
-        rb'(?:\{"seq":(?:0|[1-9][0-9]{0,18}),"t":-?[0-9][0-9.eE+-]{0,30},"v":(?:'
-        + alternatives
-        + rb')"[,}].*,"crc":"[0-9a-f]{8}"\}\n)*'  # `.` is [^\n]: the envelope is inside line[:-18]
-    )
+def _union_decoder(kinds: tuple[type[Event], ...]) -> Any:
+    """The decoder over all plain kinds, built once per set (None if msgspec cannot build it)."""
     try:
-        union = msgspec.json.Decoder(functools.reduce(operator.or_, (cls for _, cls in kinds)), strict=False)
+        return msgspec.json.Decoder(functools.reduce(operator.or_, kinds), strict=False)
     except (TypeError, ValueError):
         return None
-    return lines_re, union
