@@ -40,7 +40,7 @@ def test_every_event_kind_is_documented(doc: str, kinds: tuple[type, ...]) -> No
 
 COMMANDS = [
     "verify", "ingest", "replay", "events", "plugins", "tail", "demo", "triage", "workload", "probe",
-    "packet", "sweep", "assoc", "ls", "compare", "fleet",
+    "packet", "sweep", "assoc", "ls", "compare", "fleet", "plot", "query", "serve",
 ]
 
 

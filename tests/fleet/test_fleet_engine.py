@@ -64,7 +64,7 @@ def test_up_to_date_runs_are_skipped_untouched_and_force_redoes_them(
     assert again.counts() == {"replayed": 0, "skipped": 6, "incomplete": 1, "failed": 0, "corrupt": 0}
     crashed = next(r for r in again.rows if r.path.endswith("run-02-crashed"))
     assert crashed.action == "skipped" and "up to date" in (crashed.reason or "")
-    assert all(r.files == 4 for r in again.rows if r.status == "skipped")
+    assert all(r.files == 6 for r in again.rows if r.status == "skipped")  # + plots, metrics.parquet
     forced = fleet(root, options(selection, jobs=1, force=True))
     assert forced.counts()["replayed"] == 6 and forced.counts()["skipped"] == 0
     after = snapshot(root)

@@ -27,9 +27,12 @@ def entries(run: Path) -> dict[str, dict[str, object]]:
 
 def test_any_run_carries_a_manifest(run: Path) -> None:
     """The manifest lists the log and the run's other files, sorted, not itself nor derived.json
-    (run.md and summary.json: the telemetry plugin derives them for any run with a metric)."""
+    (run.md and summary.json: the telemetry plugin derives them for any run with a metric;
+    plots/loss.png the plots plugin, metrics.parquet the query plugin)."""
     names = list(entries(run))
-    assert names == sorted(names) == ["checkpoints/last.pt", "events.jsonl", "run.md", "summary.json"]
+    assert names == sorted(names) == [
+        "checkpoints/last.pt", "events.jsonl", "metrics.parquet", "plots/loss.png", "run.md", "summary.json"
+    ]
     assert entries(run)["checkpoints/last.pt"]["size_bytes"] == 1000
     assert (run / "bundle_manifest.json").read_bytes().endswith(b"}\n")
 

@@ -16,12 +16,11 @@ from vrx_core.cli.tail_format import ago, capped, flatten, hms, kv_lines, num, s
 from vrx_core.cli.tail_ranks import AnyFollower, all_ended, metric_key, rank_states, ranks_line
 from vrx_core.codec import json_safe
 from vrx_core.events import AnyEvent, Metric, Params, Plan, Resumed, RunEnd, RunStart
+from vrx_core.follow.progress import Progress, ProgressClock
 from vrx_core.follow.stream import Notice, Snapshot, TailItem
 
 #: Recent values of a metric kept for its sparkline.
 SPARK_LEN = 24
-#: Seconds of the writer's clock over which the progress rate is measured.
-RATE_WINDOW_S = 30.0
 
 # -- what the CLI shows ------------------------------------------------------------------------
 
@@ -48,44 +47,6 @@ class MetricState:
             self.high = ev.value if self.high is None else max(self.high, ev.value)
 
 
-@dataclass(frozen=True)
-class Progress:
-    """Where a run with a ``plan`` stands: ``done`` (the highest metric step so far) of ``total``
-    ``unit``; ``rate`` in units per second of the writer's clock (event times, over the last
-    :data:`RATE_WINDOW_S`); ``eta_s`` while the run goes on and the rate is known."""
-
-    total: int
-    unit: str
-    done: int
-    rate: float | None
-    eta_s: float | None
-
-    @property
-    def fraction(self) -> float | None:
-        return min(1.0, max(0.0, self.done / self.total)) if self.total > 0 else None
-
-    def text(self) -> str:
-        """``420/1000 steps (42%)  12.3 steps/s  ETA 0:00:47``."""
-        parts = [f"{self.done}/{self.total} {self.unit}"]
-        if self.fraction is not None:
-            parts[0] += f" ({self.fraction * 100:.0f}%)"
-        if self.rate is not None:
-            parts.append(f"{self.rate:.3g} {self.unit}/s")
-        if self.eta_s is not None:
-            parts.append(f"ETA {hms(self.eta_s)}")
-        return "  ".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "done": self.done,
-            "total": self.total,
-            "unit": self.unit,
-            "fraction": self.fraction,
-            "rate": self.rate,
-            "eta_s": self.eta_s,
-        }
-
-
 @dataclass
 class TailState:
     """The view's state, folded from a follower's items (all events, history included).
@@ -102,12 +63,8 @@ class TailState:
     last_seq: int = -1
     metrics: dict[str, MetricState] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
-    plan: Plan | None = None
-    #: The highest metric step so far, the event time it was reached at, and (time, done) samples
-    #: at least 0.1 s apart over the last RATE_WINDOW_S: the progress rate.
-    done: int = 0
-    done_t: float = 0.0
-    done_samples: deque[tuple[float, int]] = field(default_factory=deque)
+    #: The plan and the highest metric step so far: progress, rate and ETA.
+    clock: ProgressClock = field(default_factory=ProgressClock)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: deque[Notice] = field(default_factory=lambda: deque(maxlen=6))
     warn_counts: Counter[str] = field(default_factory=Counter)
@@ -145,12 +102,11 @@ class TailState:
             if m is None:
                 m = self.metrics[key] = MetricState(ev.value, ev.step, ev.seq, ev.t, count=0)
             m.add(ev)
-            if ev.step is not None and ev.step > self.done:
-                self._advance(ev.step, ev.t)
+            self.clock.step(ev.step, ev.t)
         elif isinstance(ev, Params):
             self.params.update(ev.values)
         elif isinstance(ev, Plan):
-            self.plan = ev
+            self.clock.plan = ev
         elif isinstance(ev, RunStart):
             if self.run_start is None or ev.rank in (None, 0):  # a multi-rank run: rank 0's identity
                 self.run_start, self.writer = ev, ev.writer
@@ -167,31 +123,13 @@ class TailState:
                 self.rank_ends[ev.rank] = ev
                 self.run_end = all_ended(self.follower, self.rank_ends)
 
-    def _advance(self, done: int, t: float) -> None:
-        self.done, self.done_t = done, t
-        samples = self.done_samples
-        if not samples or t - samples[-1][0] >= 0.1:
-            samples.append((t, done))
-        while len(samples) > 2 and samples[1][0] <= t - RATE_WINDOW_S:
-            samples.popleft()
+    @property
+    def plan(self) -> Plan | None:
+        return self.clock.plan
 
     def progress(self) -> Progress | None:
         """Done/total, rate and ETA once the run declared a ``plan`` (None before)."""
-        plan = self.plan
-        if plan is None:
-            return None
-        rate = None
-        if self.done_samples:
-            t0, d0 = self.done_samples[0]
-            if self.done_t > t0 and self.done > d0:
-                rate = (self.done - d0) / (self.done_t - t0)
-        eta = None
-        if self.run_end is None and plan.total > 0:
-            if self.done >= plan.total:
-                eta = 0.0
-            elif rate is not None:
-                eta = (plan.total - self.done) / rate
-        return Progress(plan.total, plan.unit, self.done, rate, eta)
+        return self.clock.progress(ended=self.run_end is not None)
 
     def now_t(self) -> float:
         return self.run_end.t if self.run_end is not None else time.time()

@@ -1,0 +1,104 @@
+"""DuckDB, the optional dependency (the ``sql`` extra): importing it, loading columns, writing Parquet.
+
+Columns enter DuckDB as typed list parameters unnested in one statement (no pandas, no numpy, no
+CSV sniffing: every column's type is declared, so a NaN stays a DOUBLE and never becomes text).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from vrx_core.errors import PluginUnavailable
+
+from .table import COLUMNS, MetricColumns
+
+if TYPE_CHECKING:
+    import duckdb
+
+EXTRA_HINT: Final = "pip install 'vrx-core[sql]'"
+
+
+class DuckDBMissing(PluginUnavailable):
+    """duckdb is not installed (exit 69)."""
+
+
+def import_duckdb(what: str) -> Any:
+    """The duckdb module, or :class:`DuckDBMissing` naming ``what`` needs it and the extra."""
+    try:
+        import duckdb
+    except ImportError:
+        raise DuckDBMissing(f"{what} needs duckdb, which is not installed: {EXTRA_HINT}") from None
+    return duckdb
+
+
+def connect(threads: int | None = 1) -> duckdb.DuckDBPyConnection:
+    """An in-memory database; one thread by default, so what it writes is the same every time
+    (None: DuckDB's default, every core)."""
+    db = import_duckdb("the query plugin")
+    config: dict[str, Any] = {} if threads is None else {"threads": threads}
+    con: duckdb.DuckDBPyConnection = db.connect(":memory:", config=config)
+    # Times shown and compared in UTC (now(), current_date, TIMESTAMP columns), on every machine.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def create_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    values: Sequence[list[Any]],
+) -> None:
+    """``CREATE TABLE table`` with the declared ``columns`` (name, type), filled from ``values``
+    (one Python list per column, of equal lengths)."""
+    decl = ", ".join(f"{name} {kind}" for name, kind in columns)
+    con.execute(f"CREATE TABLE {table} ({decl})")
+    if not values or not values[0]:
+        return
+    # unnest of several lists in one SELECT zips them row by row
+    cols = ", ".join(f"unnest(${i + 1}::{kind}[])" for i, (_, kind) in enumerate(columns))
+    con.execute(f"INSERT INTO {table} SELECT {cols}", list(values))
+
+
+def parquet_bytes(columns: MetricColumns) -> bytes:
+    """``columns`` as Parquet (zstd), with the run's params and summaries as key-value metadata.
+
+    Deterministic for a given duckdb version: one thread, insertion order kept, no timestamps.
+    The file goes through a private temporary directory because DuckDB writes Parquet only to a path.
+    """
+    con = connect(threads=1)
+    try:
+        create_table(con, "m", COLUMNS, columns.as_lists())
+        with tempfile.TemporaryDirectory(prefix="vrx-query-") as tmp:
+            path = os.path.join(tmp, "metrics.parquet")
+            con.execute(
+                f"COPY m TO {quote(path)} (FORMAT parquet, COMPRESSION zstd, {kv(columns.metadata())})"
+            )
+            with open(path, "rb") as f:
+                return f.read()
+    finally:
+        con.close()
+
+
+def kv(metadata: Mapping[str, str]) -> str:
+    """A COPY option ``KV_METADATA {...}`` (COPY options take literals only, not parameters)."""
+    pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in sorted(metadata.items()))
+    return f"KV_METADATA {{{pairs}}}"
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+__all__ = [
+    "EXTRA_HINT",
+    "DuckDBMissing",
+    "connect",
+    "create_table",
+    "import_duckdb",
+    "parquet_bytes",
+    "quote",
+]
