@@ -94,12 +94,25 @@
     }
   }
 
+  // The stream's state beside the run's status; once the run ended the status says it all.
   function setLive(text, cls) {
     const live = document.getElementById("live");
     if (live) {
-      live.textContent = text;
-      live.className = "live " + (cls || "");
+      const ended = text === "ended";
+      live.textContent = ended ? "" : text;
+      live.className = "live " + (ended ? "" : cls || "");
     }
+  }
+
+  // Tick labels with enough digits to tell neighbours apart (uPlot's default rounds 0.00125 and
+  // 0.0015 alike); very small or large values in exponent form.
+  function tickLabels(u, splits) {
+    return splits.map((v) => {
+      if (v === null || v === undefined) return "";
+      const a = Math.abs(v);
+      if (a !== 0 && (a < 1e-4 || a >= 1e6)) return v.toExponential(2);
+      return String(Number(v.toPrecision(4)));
+    });
   }
 
   // -- charts ---------------------------------------------------------------------------------
@@ -153,6 +166,7 @@
           width,
           height: 220,
           scales: { x: { time: false } },
+          axes: [{}, { values: tickLabels, size: 60 }],
           series,
           legend: { show: this.legend || this.series.size > 1 },
           cursor: { drag: { x: true, y: false } },
