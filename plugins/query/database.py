@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vrx_core.errors import UsageError
 
-from .duck import connect, create_table, quote
+from .duck import connect, create_table, insert_points, quote
 from .sources import QueryRun
 from .table import (
     COLUMNS,
@@ -157,13 +157,10 @@ def _create_metrics(
 ) -> None:
     """``metrics``: the verified parquet files (joined to their run's id by file name) and the
     points read from logs, in one view of declared types."""
-    logged = [r for r in runs if r.source == "log"]
-    run_col = [r.id for r in logged for _ in range(len(r.columns))]
-    lists: list[list[Any]] = [[] for _ in COLUMNS]
-    for r in logged:
-        for whole, part in zip(lists, r.columns.as_lists(), strict=True):
-            whole.extend(part)
-    create_table(con, "_log_metrics", [("run", "VARCHAR"), *COLUMNS], [run_col, *lists])
+    create_table(con, "_log_metrics", [*COLUMNS, ("run", "VARCHAR")], [])
+    for r in runs:
+        if r.source == "log":
+            insert_points(con, "_log_metrics", r.columns, run=r.id)
     # The file's own column types are the declared ones: its bytes are the query plugin's, verified
     # by sha256 (a cast here would only keep DuckDB from pushing filters into the scan).
     select = ", ".join(f"p.{name}" for name, _ in COLUMNS)

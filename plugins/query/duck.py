@@ -1,7 +1,9 @@
 """DuckDB, the optional dependency (the ``sql`` extra): importing it, loading columns, writing Parquet.
 
-Columns enter DuckDB as typed list parameters unnested in one statement (no pandas, no numpy, no
-CSV sniffing: every column's type is declared, so a NaN stays a DOUBLE and never becomes text).
+Small tables (the runs) enter DuckDB as typed list parameters unnested in one statement; metric
+points as numpy columns that DuckDB scans in place (a list parameter costs about a kilobyte of
+memory per value). No pandas, no CSV sniffing: every column's type is declared, so a NaN stays a
+DOUBLE and never becomes text.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vrx_core.errors import PluginUnavailable
 
-from .table import COLUMNS, MetricColumns
+from .table import COLUMNS, POINT_SELECT, MetricColumns
 
 if TYPE_CHECKING:
     import duckdb
@@ -32,6 +34,28 @@ def import_duckdb(what: str) -> Any:
     except ImportError:
         raise DuckDBMissing(f"{what} needs duckdb, which is not installed: {EXTRA_HINT}") from None
     return duckdb
+
+
+def import_numpy(what: str) -> Any:
+    """numpy (part of the ``sql`` extra: DuckDB reads metric points from its arrays)."""
+    try:
+        import numpy
+    except ImportError:
+        raise DuckDBMissing(f"{what} needs numpy, which is not installed: {EXTRA_HINT}") from None
+    return numpy
+
+
+def insert_points(
+    con: duckdb.DuckDBPyConnection, table: str, columns: MetricColumns, run: str | None = None
+) -> None:
+    """Append ``columns``' points to ``table`` (its columns: :data:`COLUMNS`, and ``run`` when a
+    run id is given for every point)."""
+    points = columns.points(import_numpy("the query plugin"))  # noqa: F841 (DuckDB scans it by name)
+    names = ", ".join(name for name, _ in COLUMNS)
+    if run is None:
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {POINT_SELECT} FROM points")
+    else:
+        con.execute(f"INSERT INTO {table} (run, {names}) SELECT ?, {POINT_SELECT} FROM points", [run])
 
 
 def connect(threads: int | None = 1) -> duckdb.DuckDBPyConnection:
@@ -70,7 +94,8 @@ def parquet_bytes(columns: MetricColumns) -> bytes:
     """
     con = connect(threads=1)
     try:
-        create_table(con, "m", COLUMNS, columns.as_lists())
+        create_table(con, "m", COLUMNS, [])
+        insert_points(con, "m", columns)
         with tempfile.TemporaryDirectory(prefix="vrx-query-") as tmp:
             path = os.path.join(tmp, "metrics.parquet")
             con.execute(
@@ -99,6 +124,8 @@ __all__ = [
     "connect",
     "create_table",
     "import_duckdb",
+    "import_numpy",
+    "insert_points",
     "parquet_bytes",
     "quote",
 ]

@@ -8,13 +8,17 @@ parquet cannot be trusted. Either way the table has the same rows and the same s
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from vrx_core.codec import json_safe, parse_nonfinite
 from vrx_core.events import Metric, Params
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: The derived file, in the run's directory.
 PARQUET: Final = "metrics.parquet"
@@ -35,20 +39,33 @@ COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 SUMMARIES: Final = ("last", "min", "max")
 
 
+#: How the columns of :meth:`MetricColumns.points` become :data:`COLUMNS` (declared types; NULL
+#: where a point has no rank or no step). DuckDB reads a NaN in a numpy float column as NULL (the
+#: pandas convention); a metric's value is never null, so a NULL there is the NaN it was.
+POINT_SELECT: Final = (
+    "CAST(CASE WHEN has_rank THEN rank END AS INTEGER) AS rank, seq, "
+    "CASE WHEN has_step THEN step END AS step, t, CAST(name AS VARCHAR) AS name, "
+    "coalesce(value, 'NaN'::DOUBLE) AS value"
+)
+
+
 @dataclass
 class MetricColumns:
-    """Metric points in log order (a multi-rank run's merged order), one list per column.
+    """Metric points in log order (a multi-rank run's merged order), in typed arrays: a million
+    points take about 40 MB, not the gigabyte of Python objects (each metric name is stored once).
 
     Summaries follow rank 0 (or the single process), as ``summary.json`` does: ``last`` is the
     last value recorded, ``min``/``max`` ignore NaN (a metric that was only ever NaN has none).
     """
 
-    rank: list[int | None] = field(default_factory=list)
-    seq: list[int] = field(default_factory=list)
-    step: list[int | None] = field(default_factory=list)
-    t: list[float] = field(default_factory=list)
-    name: list[str] = field(default_factory=list)
-    value: list[float] = field(default_factory=list)
+    rank: array[int] = field(default_factory=lambda: array("q"))  # -1: no rank (one process)
+    seq: array[int] = field(default_factory=lambda: array("q"))
+    step: array[int] = field(default_factory=lambda: array("q"))  # 0 where has_step is 0
+    has_step: array[int] = field(default_factory=lambda: array("b"))
+    t: array[float] = field(default_factory=lambda: array("d"))
+    name: array[int] = field(default_factory=lambda: array("I"))  # an index into names
+    value: array[float] = field(default_factory=lambda: array("d"))
+    names: dict[str, int] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     has_params: bool = False
     last: dict[str, float] = field(default_factory=dict)
@@ -56,14 +73,19 @@ class MetricColumns:
     high: dict[str, float] = field(default_factory=dict)
 
     def metric(self, event: Metric) -> None:
-        self.rank.append(event.rank)
+        rank, step, name = event.rank, event.step, event.name
+        self.rank.append(-1 if rank is None else rank)
         self.seq.append(event.seq)
-        self.step.append(event.step)
+        self.step.append(0 if step is None else step)
+        self.has_step.append(step is not None)
         self.t.append(event.t)
-        self.name.append(event.name)
+        code = self.names.get(name)
+        if code is None:
+            code = self.names[name] = len(self.names)
+        self.name.append(code)
         self.value.append(event.value)
-        if not event.rank:
-            self._summarise(event.name, event.value)
+        if not rank:
+            self._summarise(name, event.value)
 
     def _summarise(self, name: str, value: float) -> None:
         self.last[name] = value
@@ -88,9 +110,20 @@ class MetricColumns:
         """Nothing to derive: no metric point and no params."""
         return not self.seq and not self.has_params
 
-    def as_lists(self) -> list[list[Any]]:
-        """The columns in :data:`COLUMNS` order."""
-        return [self.rank, self.seq, self.step, self.t, self.name, self.value]
+    def points(self, np: Any) -> dict[str, np.ndarray[Any, Any]]:
+        """The points as numpy columns (``np`` the numpy module), which DuckDB scans without a copy
+        per value; :data:`POINT_SELECT` turns them into :data:`COLUMNS`."""
+        names = np.array(list(self.names), dtype=object)
+        return {
+            "rank": np.frombuffer(self.rank, dtype=np.int64),
+            "has_rank": np.frombuffer(self.rank, dtype=np.int64) >= 0,
+            "seq": np.frombuffer(self.seq, dtype=np.int64),
+            "step": np.frombuffer(self.step, dtype=np.int64),
+            "has_step": np.frombuffer(self.has_step, dtype=np.int8).astype(bool),
+            "t": np.frombuffer(self.t, dtype=np.float64),
+            "name": names[np.frombuffer(self.name, dtype=np.uint32)],
+            "value": np.frombuffer(self.value, dtype=np.float64),
+        }
 
     def summaries(self) -> dict[str, dict[str, float]]:
         return {"last": self.last, "min": self.low, "max": self.high}
@@ -135,6 +168,7 @@ __all__ = [
     "FORMAT",
     "PARAMS_KEY",
     "PARQUET",
+    "POINT_SELECT",
     "SUMMARIES",
     "SUMMARY_KEY",
     "MetricColumns",
