@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from vrx_core.errors import UsageError
 
-from .duck import connect, create_table, insert_points, quote
+from .duck import connect, create_table, insert_points, quote, run_points
 from .sources import QueryRun
 from .table import (
     COLUMNS,
@@ -158,9 +158,9 @@ def _create_metrics(
     """``metrics``: the verified parquet files (joined to their run's id by file name) and the
     points read from logs, in one view of declared types."""
     create_table(con, "_log_metrics", [*COLUMNS, ("run", "VARCHAR")], [])
-    for r in runs:
-        if r.source == "log":
-            insert_points(con, "_log_metrics", r.columns, run=r.id)
+    logged = [(r.id, r.columns) for r in runs if r.source == "log"]
+    if logged:
+        insert_points(con, "_log_metrics", run_points(logged))
     # The file's own column types are the declared ones: its bytes are the query plugin's, verified
     # by sha256 (a cast here would only keep DuckDB from pushing filters into the scan).
     select = ", ".join(f"p.{name}" for name, _ in COLUMNS)

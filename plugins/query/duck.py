@@ -45,17 +45,22 @@ def import_numpy(what: str) -> Any:
     return numpy
 
 
-def insert_points(
-    con: duckdb.DuckDBPyConnection, table: str, columns: MetricColumns, run: str | None = None
-) -> None:
-    """Append ``columns``' points to ``table`` (its columns: :data:`COLUMNS`, and ``run`` when a
-    run id is given for every point)."""
-    points = columns.points(import_numpy("the query plugin"))  # noqa: F841 (DuckDB scans it by name)
+def insert_points(con: duckdb.DuckDBPyConnection, table: str, points: Mapping[str, Any]) -> None:
+    """Append ``points`` (:meth:`MetricColumns.points`, plus a ``run`` column when given) to
+    ``table`` (its columns: :data:`COLUMNS`, and ``run``)."""
     names = ", ".join(name for name, _ in COLUMNS)
-    if run is None:
-        con.execute(f"INSERT INTO {table} ({names}) SELECT {POINT_SELECT} FROM points")
-    else:
-        con.execute(f"INSERT INTO {table} (run, {names}) SELECT ?, {POINT_SELECT} FROM points", [run])
+    run = "run, " if "run" in points else ""
+    con.execute(f"INSERT INTO {table} ({run}{names}) SELECT {run}{POINT_SELECT} FROM points")
+
+
+def run_points(runs: Sequence[tuple[str, MetricColumns]]) -> dict[str, Any]:
+    """The points of several runs as one set of columns, with each point's run id in ``run``."""
+    np = import_numpy("vrx query")
+    parts = [columns.points(np) for _, columns in runs]
+    joined = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    ids = np.array([run for run, _ in runs], dtype=object)
+    joined["run"] = np.repeat(ids, [len(columns) for _, columns in runs])
+    return joined
 
 
 def connect(threads: int | None = 1) -> duckdb.DuckDBPyConnection:
@@ -95,7 +100,7 @@ def parquet_bytes(columns: MetricColumns) -> bytes:
     con = connect(threads=1)
     try:
         create_table(con, "m", COLUMNS, [])
-        insert_points(con, "m", columns)
+        insert_points(con, "m", columns.points(import_numpy("the query plugin")))
         with tempfile.TemporaryDirectory(prefix="vrx-query-") as tmp:
             path = os.path.join(tmp, "metrics.parquet")
             con.execute(
@@ -128,4 +133,5 @@ __all__ = [
     "insert_points",
     "parquet_bytes",
     "quote",
+    "run_points",
 ]
