@@ -21,6 +21,8 @@ def vrx_deriver(context: ReplayContext) -> Deriver | None:
     """The plots deriver, or None without matplotlib: the other plugins' files are still derived."""
     from .render import EXTRA_HINT, matplotlib_missing
 
+    if context.run_dir is not None and context.out_dir is None:
+        return None  # a tail (vrx tail, follow, vrx serve) writes no file: keeping every point would be waste
     if matplotlib_missing():
         if context.run_dir is not None and not _warned:
             _warned.append(True)
