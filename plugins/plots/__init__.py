@@ -7,27 +7,24 @@ and the command in ``cli``. Importing this package imports neither matplotlib no
 
 from __future__ import annotations
 
-import sys
-
 from vrx_core import hookimpl
 from vrx_core.hooks.api import Deriver, ReplayContext
 from vrx_core.hooks.host import Commands
 
-_warned: list[bool] = []  # once per process: a fleet replay of 1,000 runs says it once
-
 
 @hookimpl
 def vrx_deriver(context: ReplayContext) -> Deriver | None:
-    """The plots deriver, or None without matplotlib: the other plugins' files are still derived."""
+    """The plots deriver, or None without matplotlib (the other plugins' files are still derived)
+    and for a live run (a tail writes no file, so it need not hold every point)."""
     from .render import EXTRA_HINT, matplotlib_missing
 
-    if context.run_dir is not None and context.out_dir is None:
-        return None  # a tail (vrx tail, follow, vrx serve) writes no file: keeping every point would be waste
+    if context.live:
+        return None
     if matplotlib_missing():
-        if context.run_dir is not None and not _warned:
-            _warned.append(True)
-            print(f"vrx: warning: plots: matplotlib is not installed, no plots derived: {EXTRA_HINT}",
-                  file=sys.stderr)
+        if context.run_dir is not None:
+            from vrx_core.log.diagnostics import warn_once
+
+            warn_once(f"plots: matplotlib is not installed, no plots derived: {EXTRA_HINT}")
         return None
     from .derive import PlotsDeriver
 

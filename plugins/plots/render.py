@@ -42,12 +42,9 @@ class PlotUnavailable(VrxError):
 
 def matplotlib_missing() -> bool:
     """Whether matplotlib cannot be imported, found without importing it (replay stays light)."""
-    import importlib.util
+    from vrx_core.hooks.discovery import importable
 
-    try:
-        return importlib.util.find_spec("matplotlib") is None
-    except (ImportError, ValueError):  # a broken or blocked entry in sys.modules
-        return True
+    return not importable("matplotlib")
 
 
 def metric_png(runs: Sequence[tuple[str, MetricFold]], metric: str, *, smooth: int = 1) -> bytes:

@@ -8,10 +8,6 @@ sources ``sources``, the read-only database ``database``, the command ``cli`` an
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import sys
-
 from vrx_core import hookimpl
 from vrx_core.hooks.api import Deriver, ReplayContext
 from vrx_core.hooks.host import Commands
@@ -19,34 +15,22 @@ from vrx_core.hooks.host import Commands
 
 @hookimpl
 def vrx_deriver(context: ReplayContext) -> Deriver | None:
+    """The metrics.parquet deriver, or None without duckdb (the other plugins' files are still
+    derived) and for a live run (a tail writes no file: keeping every point would be waste)."""
+    from vrx_core.hooks.discovery import importable
+
     from .derive import MetricsDeriver
 
-    if context.run_dir is not None and context.out_dir is None:
-        return None  # a tail (vrx tail, follow) writes no file: keeping every point would be waste
-    if context.run_dir is not None and not _duckdb_available():
-        _warn_once()
+    if context.live:
+        return None
+    if context.run_dir is not None and not importable("duckdb"):
+        from vrx_core.log.diagnostics import warn_once
+
+        from .duck import EXTRA_HINT
+
+        warn_once(f"query: metrics.parquet not derived: duckdb is not installed ({EXTRA_HINT})")
         return None
     return MetricsDeriver()
-
-
-def _duckdb_available() -> bool:
-    """Whether duckdb can be imported, without importing it (``vrx tail`` asks too, and never needs it)."""
-    if "duckdb" in sys.modules:
-        return sys.modules["duckdb"] is not None
-    try:
-        return importlib.util.find_spec("duckdb") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-@functools.cache  # once per process, however many runs a fleet worker replays
-def _warn_once() -> None:
-    from .duck import EXTRA_HINT
-
-    print(
-        f"vrx: warning: query: metrics.parquet not derived: duckdb is not installed ({EXTRA_HINT})",
-        file=sys.stderr,
-    )
 
 
 @hookimpl

@@ -138,8 +138,10 @@ def test_without_matplotlib_the_deriver_is_none() -> None:
     """The hook answers None, so `vrx plugins` and replay simply leave plots out."""
     code = (
         "import sys\nsys.modules['matplotlib'] = None\n"
-        "import types, vrx_plugins.plots as p\n"
-        "print(p.vrx_deriver(context=types.SimpleNamespace(run_dir=None)))\n"
+        "from vrx_core.events import core_registry\n"
+        "from vrx_core.hooks.api import ReplayContext\n"
+        "import vrx_plugins.plots as p\n"
+        "print(p.vrx_deriver(context=ReplayContext(run_dir=None, out_dir=None, registry=core_registry())))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "None"

@@ -54,6 +54,12 @@ class ReplayContext:
     out_dir: Path | None
     registry: EventRegistry
 
+    @property
+    def live(self) -> bool:
+        """A live run's derivers (``vrx tail``, ``follow``, ``vrx serve``): only their snapshots
+        are shown, no file is written, so a deriver that only builds files can stay out."""
+        return self.run_dir is not None and self.out_dir is None
+
 
 def check_kinds(kinds: tuple[Any, ...], where: str) -> frozenset[Kind]:
     """``kinds`` as a subscription, or TypeError: event classes, ``UnknownEvent`` or kind tags."""

@@ -144,6 +144,15 @@ def class_origin(cls: Any) -> str | None:
     return f"{_short_path(Path(file))}:{line}" if file else None
 
 
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (an optional extra's module
+    asked about on every replay; ``sys.modules[module] = None`` counts as not importable)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def module_origin(module: str) -> Path | None:
     """The file or package directory of ``module`` (an entry point's ``pkg.mod[:attr]``), unimported."""
     try:

@@ -13,6 +13,7 @@ imported only when JSON is asked for, so the writer's import stays light.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from typing import Any
@@ -93,6 +94,13 @@ def _json_logger(level: int) -> Any:
         ],
         logger_factory_args=(),
     )
+
+
+@functools.cache
+def warn_once(event: str) -> None:
+    """``get_logger().warning(event)`` the first time in this process only (a fleet worker
+    replaying a thousand runs says a missing extra once)."""
+    get_logger().warning(event)
 
 
 def get_logger() -> Any:
