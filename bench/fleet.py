@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _trees import copied_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -38,30 +38,16 @@ VARIANTS = ("serial", "local", "dask", "skip")
 
 
 def make_tree(runs: int, events: int) -> Path:
-    """N copies of one recorded run's log, cached (a ``.complete`` marker says the tree is whole)."""
+    """N copies of one recorded run's log (params, then two metrics a step), cached."""
     from vrx_core.events import Metric, Params
-    from vrx_core.log.writer import Recorder
 
-    tree = Path(tempfile.gettempdir()) / f"vrx-bench-fleet-{runs}x{events}"
-    if (tree / ".complete").exists():
-        return tree
-    if tree.exists():
-        shutil.rmtree(tree)
-    tree.mkdir(parents=True)
-    template = tree / ".template"
-    with Recorder(template, environment=False, durability="os") as rec:
+    def record(rec: Any) -> None:
         rec.emit(Params(values={"lr": 1e-3, "batch": 32}))
         for step in range(1, max(1, (events - 4) // 2) + 1):
             rec.emit(Metric(name="train/loss", value=1.0 / step, step=step))
             rec.emit(Metric(name="train/acc", value=1.0 - 1.0 / (step + 1), step=step))
-    log = (template / "events.jsonl").read_bytes()
-    for n in range(runs):
-        run = tree / f"g{n // 100:03d}" / f"run-{n:05d}"
-        run.mkdir(parents=True)
-        (run / "events.jsonl").write_bytes(log)
-    shutil.rmtree(template)
-    (tree / ".complete").write_text("")
-    return tree
+
+    return copied_tree(f"fleet-{runs}x{events}", runs, record)
 
 
 def serial(paths: list[str], plugins: Any) -> dict[str, int]:

@@ -25,14 +25,14 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _trees import copied_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -41,33 +41,17 @@ VARIANTS = ("walk", "floor", "ls-core", "ls", "full-read")
 
 
 def make_tree(runs: int, events: int) -> Path:
-    """N copies of one recorded run, cached (a ``.complete`` marker says the tree is whole)."""
+    """N copies of one recorded run (params, then three metrics a step), cached."""
     from vrx_core.events import Metric, Params
-    from vrx_core.log.writer import Recorder
 
-    tree = Path(tempfile.gettempdir()) / f"vrx-bench-ls-{runs}x{events}"
-    if (tree / ".complete").exists():
-        return tree
-    if tree.exists():
-        shutil.rmtree(tree)
-    tree.mkdir(parents=True)
-    template = tree / ".template"
-    with Recorder(template, environment=False, durability="os") as rec:
+    def record(rec: Any) -> None:
         rec.emit(Params(values={"lr": 1e-3, "batch": 32, "model": {"depth": 4, "width": 256}}))
-        steps = max(1, (events - 4) // 3)
-        for step in range(1, steps + 1):
+        for step in range(1, max(1, (events - 4) // 3) + 1):
             rec.emit(Metric(name="train/loss", value=1.0 / step, step=step))
             rec.emit(Metric(name="train/acc", value=1.0 - 1.0 / (step + 1), step=step))
             rec.emit(Metric(name="lr", value=1e-3, step=step))
-    files = {name: (template / name).read_bytes() for name in os.listdir(template) if name == "events.jsonl"}
-    for n in range(runs):
-        run = tree / f"g{n // 100:03d}" / f"run-{n:05d}"
-        run.mkdir(parents=True)
-        for name, data in files.items():
-            (run / name).write_bytes(data)
-    shutil.rmtree(template)
-    (tree / ".complete").write_text("")
-    return tree
+
+    return copied_tree(f"ls-{runs}x{events}", runs, record)
 
 
 def walk(tree: Path) -> list[Path]:
