@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import msgspec
-
+from vrx_core.engine.provenance import read_provenance
 from vrx_core.engine.runinfo import RunInfo, find_runs
 from vrx_core.errors import NoSuchRun, VrxError
 from vrx_core.events import EventRegistry, Metric, Params
 from vrx_core.log.merge import RunReader
-from vrx_core.log.rundir import LOG, PROVENANCE, RunDir
+from vrx_core.log.rundir import LOG, RunDir
 
 from .table import PARQUET, MetricColumns
 
@@ -93,7 +92,7 @@ def find(roots: Sequence[str]) -> list[tuple[str, Path]]:
 def verified_parquet(run_dir: Path) -> tuple[Source, str | None] | None:
     """``("parquet", path)`` when the run's metrics.parquet is verified, ``("none", None)`` when a
     current replay with the query plugin derived nothing (no metrics, no params), else None."""
-    prov = _read_provenance(run_dir)
+    prov = read_provenance(run_dir)
     if not _log_current(run_dir, prov.get("log")):
         return None
     plugins, files, failures = prov.get("plugins"), prov.get("files"), prov.get("failures")
@@ -115,16 +114,6 @@ def verified_parquet(run_dir: Path) -> tuple[Source, str | None] | None:
     except OSError:
         return None
     return ("parquet", os.path.abspath(path)) if digest == entry.get("sha256") else None
-
-
-def _read_provenance(run_dir: Path) -> dict[str, Any]:
-    """``derived.json`` as a dict ({} when missing or unreadable); plain os calls, asked per run."""
-    try:
-        with open(os.path.join(run_dir, PROVENANCE), "rb") as f:
-            data = msgspec.json.decode(f.read())
-    except (OSError, msgspec.DecodeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _log_current(run_dir: Path, record: Any) -> bool:
