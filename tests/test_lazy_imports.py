@@ -51,3 +51,23 @@ def test_version_loads_no_plugin() -> None:
         "    main(['--version'])\n"
     )
     assert _loaded(body, ("vrx_plugins", "pluggy")) == []
+
+
+@pytest.mark.parametrize("argv", [["ls", "--help"], ["replay", "--help"]])
+def test_a_core_command_imports_no_plugin_command_module(argv: list[str]) -> None:
+    body = (
+        "import contextlib, io\n"
+        "from vrx_core.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    main({argv!r})\n"
+    )
+    loaded = _loaded(body, ("vrx_plugins",))
+    assert [m for m in loaded if m.rsplit(".", 1)[-1].endswith("cli")] == []
+    assert "vrx_plugins.frame_triage" in loaded  # the plugins themselves are loaded
+
+
+def test_help_lists_plugin_commands() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "vrx_core", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "triage" in r.stdout and "probe" in r.stdout

@@ -27,7 +27,8 @@ All functions are pure: they return bytes and never touch the filesystem.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Iterator, Mapping, Sequence
 
 from ..bundles.labops_json import json_escape, utf8_key
 from .metrics import NS_PER_MS, TimingStats, TriageMetrics, epoch_ms
@@ -65,10 +66,8 @@ def metrics_csv(m: TriageMetrics) -> bytes:
         f"drop_rate_percent,,,{m.frames_total},{fixed6(m.drop_rate_percent)}",
     ]
     fps = _fps_texts(m)
-    # map over a bound format, not a generator of f-strings: one C call per row (142k rows a capture)
-    row = f"rolling_fps,%d,{window},%d,%s".__mod__
-    counts = m.rolling_frames_in_window
-    lines.extend(map(row, zip(m.rolling_window_end_ms, counts, map(fps.__getitem__, counts), strict=True)))
+    tails = {count: f",{window},{count},{text}" for count, text in fps.items()}
+    lines.extend(_rolling_rows("rolling_fps,", m, tails))
     lines.extend(_timing_rows("inter_frame_interval", m.inter_frame_interval_us))
     lines.extend(_timing_rows("inter_frame_jitter", m.inter_frame_jitter_us))
     lines.append("")
@@ -82,6 +81,16 @@ def _timing_object(stats: TimingStats) -> str:
     )
 
 
+def _rolling_rows(head: str, m: TriageMetrics, tails: Mapping[int, str]) -> Iterator[str]:
+    """``head + window_end_ms + tails[frames_in_window]`` per rolling sample.
+
+    A capture has one sample per received frame but few distinct window counts, so everything
+    after the timestamp is formatted once per count; each row is then two concatenations in C.
+    """
+    starts = map(head.__add__, map(str, m.rolling_window_end_ms))
+    return map(operator.add, starts, map(tails.__getitem__, m.rolling_frames_in_window))
+
+
 def _fps_texts(m: TriageMetrics) -> dict[int, str]:
     """Formatted fps per distinct window count: a run has few distinct counts and many rows."""
     seconds = m.rolling_window_ms / 1000.0
@@ -91,10 +100,8 @@ def _fps_texts(m: TriageMetrics) -> dict[int, str]:
 def metrics_json(m: TriageMetrics) -> bytes:
     """metrics.json in the hand-written labops layout (see the module docstring)."""
     fps = _fps_texts(m)
-    row = '{"window_end_ms":%d,"frames_in_window":%d,"fps":%s}'.__mod__
-    counts = m.rolling_frames_in_window
-    rows = zip(m.rolling_window_end_ms, counts, map(fps.__getitem__, counts), strict=True)
-    rolling = ",".join(map(row, rows))
+    tails = {count: f',"frames_in_window":{count},"fps":{text}}}' for count, text in fps.items()}
+    rolling = ",".join(_rolling_rows('{"window_end_ms":', m, tails))
     body = ",\n".join(
         [
             f'  "avg_window_ms":{m.avg_window_ms}',

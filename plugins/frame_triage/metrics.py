@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 import operator
-from bisect import bisect_left
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial, reduce
-from itertools import repeat
+from functools import reduce
+from itertools import accumulate, chain, islice, repeat
 from typing import NamedTuple
 
 from .sim import Frame
@@ -182,13 +183,19 @@ def rolling_counts(
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per received frame: window end in epoch ms and the frames in ``[end - window, end]``.
 
-    The C++ two-pointer scan stops at the first timestamp ``>= end - window``; on sorted input
-    that is exactly ``bisect_left``, which runs in C and keeps this pass well under 1 us/frame.
+    The C++ two-pointer scan: the left edge only moves forward and stops at the first timestamp
+    ``>= end - window``. Over a capture it advances about once per frame, which beats a bisection
+    per frame; it never passes the frame itself because the window is positive.
     """
     window_ns = rolling_window_ms * NS_PER_MS
-    starts = map(operator.sub, sorted_ts_ns, repeat(window_ns))
-    lefts = map(partial(bisect_left, sorted_ts_ns), starts)
-    # (right index + 1) - left, every pass in C: map over builtins, no Python frame per frame.
+    lefts: list[int] = []
+    keep = lefts.append
+    left = 0
+    for start in map(operator.sub, sorted_ts_ns, repeat(window_ns)):
+        while sorted_ts_ns[left] < start:
+            left += 1
+        keep(left)
+    # (right index + 1) - left, as a map over builtins (no Python frame per frame).
     counts = tuple(map(operator.sub, range(1, len(sorted_ts_ns) + 1), lefts))
     return epoch_ms_many(sorted_ts_ns), counts
 
@@ -206,27 +213,41 @@ def epoch_ms_many(sorted_ts_ns: list[int]) -> tuple[int, ...]:
 
 
 def timing_stats(sorted_ts_ns: list[int]) -> tuple[TimingStats, TimingStats]:
-    """Interval and jitter statistics; both empty with fewer than two received frames."""
+    """Interval and jitter statistics; both empty with fewer than two received frames.
+
+    A capture has few distinct intervals (whole microseconds), so both sample sets are kept as
+    histograms: sorting and ranking touch the distinct values only. The means still add every
+    sample left to right in ascending order, as the C++ ``std::accumulate`` after ``std::sort``.
+    """
     if len(sorted_ts_ns) < 2:
         return TimingStats(), TimingStats()
-    # (b - a) // 1000 of each consecutive pair, as maps over builtins (no Python frame per frame).
-    deltas_ns = map(operator.sub, sorted_ts_ns[1:], sorted_ts_ns[:-1])
-    deltas_us = sorted(map(operator.floordiv, deltas_ns, repeat(NS_PER_US)))
-    intervals = list(map(float, deltas_us))
-    interval = stats_of_sorted(intervals)
+    # (b - a) // 1000 of each consecutive pair, counted in C (no Python frame per frame).
+    deltas_ns = map(operator.sub, islice(sorted_ts_ns, 1, None), sorted_ts_ns)
+    histogram = Counter(map(operator.floordiv, deltas_ns, repeat(NS_PER_US)))
+    intervals = sorted((float(us), n) for us, n in histogram.items())
+    interval = stats_of_histogram(intervals)
     mean = interval.avg_us
-    # |x - mean| over ascending x is a descending then an ascending run: timsort merges it in O(n).
-    jitter = sorted(map(abs, map(operator.sub, intervals, repeat(mean))))
-    return interval, stats_of_sorted(jitter)
+    jitter: Counter[float] = Counter()
+    for value, n in intervals:
+        jitter[abs(value - mean)] += n
+    return interval, stats_of_histogram(sorted(jitter.items()))
 
 
-def stats_of_sorted(values: list[float]) -> TimingStats:
-    """min, sequential-sum mean and nearest-rank p95 of an ascending, non-empty sample list."""
-    count = len(values)
-    total = reduce(operator.add, values, 0.0)
+def stats_of_histogram(values: list[tuple[float, int]]) -> TimingStats:
+    """min, sequential-sum mean and nearest-rank p95 of ``(value, count)`` pairs, ascending, non-empty.
+
+    Equal to the statistics of the expanded ascending sample list: the mean adds each sample in
+    turn (not ``value * count``, which rounds differently).
+    """
+    ascending = [value for value, _ in values]
+    ends = list(accumulate(n for _, n in values))  # index just past each value's run of samples
+    count = ends[-1]
+    samples = chain.from_iterable(map(repeat, ascending, (n for _, n in values)))
+    total = reduce(operator.add, samples, 0.0)
     rank = math.ceil(0.95 * count)
     index = rank - 1 if rank > 0 else 0
-    return TimingStats(sample_count=count, min_us=values[0], avg_us=total / count, p95_us=values[index])
+    p95 = ascending[bisect_right(ends, index)]
+    return TimingStats(sample_count=count, min_us=ascending[0], avg_us=total / count, p95_us=p95)
 
 
 @dataclass(frozen=True, slots=True)

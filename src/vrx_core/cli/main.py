@@ -386,7 +386,14 @@ def _main(argv: list[str]) -> int:
     from vrx_core.log import diagnostics
 
     plugins = PluginSet.from_argv(argv)
-    parser = build_parser(plugins.command_adders())
+    parser = build_parser()
+    command = _command_word(argv)
+    if command not in _subcommands(parser).choices or command == "plugins":
+        # Plugins' command modules are imported only when the command may be theirs, for the full
+        # --help and for `vrx plugins` (which reports a failing vrx_add_commands): a core command
+        # such as `vrx replay` pays nothing for them.
+        for add in plugins.command_adders():
+            add(_subcommands(parser))
     for skipped in plugins.skipped.values():
         print(f"vrx: warning: {skipped.render()}", file=sys.stderr)
     for warning in plugins.warnings:
@@ -412,9 +419,8 @@ def _refuse_command_of_skipped_plugin(
     """An unknown command while plugins were skipped is most likely one of theirs: say so (exit 69)."""
     if not plugins.skipped:
         return
-    command = next((a for a in argv if not a.startswith("-")), None)
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if command is None or command in sub.choices or _is_option_value(argv, command):
+    command = _command_word(argv)
+    if command is None or command in _subcommands(parser).choices:
         return
     names = ", ".join(sorted(plugins.skipped))
     raise PluginUnavailable(
@@ -423,7 +429,16 @@ def _refuse_command_of_skipped_plugin(
     )
 
 
-def _is_option_value(argv: list[str], word: str) -> bool:
-    """True when ``word`` is the value of an option that takes one (``-p NAME``, ``--plugins-dir D``)."""
-    i = argv.index(word)
-    return i > 0 and argv[i - 1] in ("-p", "--plugin", "--plugins-dir")
+def _command_word(argv: list[str]) -> str | None:
+    """The command the user typed: the first word that is neither an option nor an option's value."""
+    for i, word in enumerate(argv):
+        if not word.startswith("-") and not (i > 0 and argv[i - 1] in _OPTIONS_WITH_VALUE):
+            return word
+    return None
+
+
+_OPTIONS_WITH_VALUE = ("-p", "--plugin", "--plugins-dir")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Any:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -85,6 +85,9 @@ def vrx_add_commands(commands: Commands) -> None:
         the :class:`argparse.ArgumentParser` to add arguments to. ``handler(args) -> int`` returns
         the exit code; raise :class:`vrx_core.errors.VrxError` subclasses for user errors.
 
+    Called only when the command may be a plugin's (``vrx --help``, ``vrx plugins``, a word that
+    is not a core command): core commands do not import plugins' command modules.
+
     .. versionadded:: 0.1
     """
 
