@@ -27,8 +27,10 @@ All functions are pure: they return bytes and never touch the filesystem.
 from __future__ import annotations
 
 import datetime as _dt
-import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from itertools import repeat
+
+import msgspec
 
 from ..bundles.labops_json import json_escape, utf8_key
 from .metrics import NS_PER_MS, TimingStats, TriageMetrics, epoch_ms
@@ -65,13 +67,23 @@ def metrics_csv(m: TriageMetrics) -> bytes:
         f"drops_total,,,{m.frames_total},{m.dropped_frames_total}",
         f"drop_rate_percent,,,{m.frames_total},{fixed6(m.drop_rate_percent)}",
     ]
-    fps = _fps_texts(m)
-    tails = {count: f",{window},{count},{text}" for count, text in fps.items()}
-    lines.extend(_rolling_rows("rolling_fps,", m, tails))
-    lines.extend(_timing_rows("inter_frame_interval", m.inter_frame_interval_us))
-    lines.extend(_timing_rows("inter_frame_jitter", m.inter_frame_jitter_us))
-    lines.append("")
-    return "\n".join(lines).encode("ascii")
+    timing = [
+        *_timing_rows("inter_frame_interval", m.inter_frame_interval_us),
+        *_timing_rows("inter_frame_jitter", m.inter_frame_jitter_us),
+    ]
+    head = "\n".join(lines).encode("ascii")
+    tail = "\n".join(timing).encode("ascii")
+    if not m.rolling_frames_in_window:
+        return b"%s\n%s\n" % (head, tail)
+    # Each sample as the JSON array [end,window,count,fps] (msgspec, in C); a row's values are
+    # digits, '-' and '.', so the only "],[" are between rows and become "\nrolling_fps,".
+    fps = _fps_raw(m)
+    counts = m.rolling_frames_in_window
+    arrays = _ENCODER.encode(
+        list(zip(m.rolling_window_end_ms, repeat(window), counts, map(fps.__getitem__, counts)))
+    )
+    rows = arrays[2:-2].replace(b"],[", b"\nrolling_fps,")
+    return b"".join([head, b"\nrolling_fps,", rows, b"\n", tail, b"\n"])
 
 
 def _timing_object(stats: TimingStats) -> str:
@@ -81,28 +93,32 @@ def _timing_object(stats: TimingStats) -> str:
     )
 
 
-def _rolling_rows(head: str, m: TriageMetrics, tails: Mapping[int, str]) -> Iterator[str]:
-    """``head + window_end_ms + tails[frames_in_window]`` per rolling sample.
+class _RollingSample(msgspec.Struct):
+    """One ``rolling_fps`` object of metrics.json; ``fps`` is already ``%.6f`` text."""
 
-    A capture has one sample per received frame but few distinct window counts, so everything
-    after the timestamp is formatted once per count; each row is then two concatenations in C.
-    """
-    starts = map(head.__add__, map(str, m.rolling_window_end_ms))
-    return map(operator.add, starts, map(tails.__getitem__, m.rolling_frames_in_window))
+    window_end_ms: int
+    frames_in_window: int
+    fps: msgspec.Raw
 
 
-def _fps_texts(m: TriageMetrics) -> dict[int, str]:
-    """Formatted fps per distinct window count: a run has few distinct counts and many rows."""
+_ENCODER = msgspec.json.Encoder()
+
+
+def _fps_raw(m: TriageMetrics) -> dict[int, msgspec.Raw]:
+    """Formatted fps per distinct window count: a run has few distinct counts and many samples."""
     seconds = m.rolling_window_ms / 1000.0
-    return {count: f"{count / seconds:.6f}" for count in set(m.rolling_frames_in_window)}
+    return {count: msgspec.Raw(b"%.6f" % (count / seconds)) for count in set(m.rolling_frames_in_window)}
 
 
 def metrics_json(m: TriageMetrics) -> bytes:
     """metrics.json in the hand-written labops layout (see the module docstring)."""
-    fps = _fps_texts(m)
-    tails = {count: f',"frames_in_window":{count},"fps":{text}}}' for count, text in fps.items()}
-    rolling = ",".join(_rolling_rows('{"window_end_ms":', m, tails))
-    body = ",\n".join(
+    fps = _fps_raw(m)
+    counts = m.rolling_frames_in_window
+    samples = map(_RollingSample, m.rolling_window_end_ms, counts, map(fps.__getitem__, counts))
+    # msgspec writes compact objects in field order: exactly the labops row, ~3x faster than
+    # formatting each row in Python (a 10-minute 240 fps capture has 142k rows).
+    rolling = _ENCODER.encode(list(samples))
+    head = ",\n".join(
         [
             f'  "avg_window_ms":{m.avg_window_ms}',
             f'  "rolling_window_ms":{m.rolling_window_ms}',
@@ -113,10 +129,10 @@ def metrics_json(m: TriageMetrics) -> bytes:
             f'  "avg_fps":{fixed6(m.avg_fps)}',
             f'  "inter_frame_interval_us":{_timing_object(m.inter_frame_interval_us)}',
             f'  "inter_frame_jitter_us":{_timing_object(m.inter_frame_jitter_us)}',
-            f'  "rolling_fps":[{rolling}]',
+            '  "rolling_fps":',
         ]
     )
-    return f"{{\n{body}\n}}\n".encode("ascii")
+    return b"".join([b"{\n", head.encode("ascii"), rolling, b"\n}\n"])
 
 
 # --------------------------------------------------------------------------------------------
