@@ -22,6 +22,7 @@ command keeps working; a command that needs a skipped plugin exits 69 (``ExitCod
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -101,8 +102,10 @@ class PluginSet:
         ps._strict = strict
         for name in sel.block:
             ps.pm.set_blocked(name)
+        # One scan of the installed distributions serves loading and the typo check below.
+        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
         if entry_points:
-            for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            for ep in eps:
                 if sel.allows(ep.name):
                     ps._load_entry_point(ep)
         for d in sel.dirs:
@@ -111,16 +114,19 @@ class PluginSet:
             if name not in ps.infos and name not in sel.block:
                 ps.register_module(name, import_plugin_module(name), source="-p")
         ps.finalize()
-        ps.warnings += [
-            f"{origin} names {name!r}, which is not an available plugin"
-            for origin, names in (("VRX_LOAD_PLUGINS", sel.only or set()), ("-p no:NAME", sel.block))
-            for name in sorted(names - set(ps.infos) - ps._known_names(sel))
-        ]
+        named = (("VRX_LOAD_PLUGINS", (sel.only or set()) - set(ps.infos)), ("-p no:NAME", sel.block))
+        if any(names for _, names in named):
+            known = ps._known_names(sel, eps)
+            ps.warnings += [
+                f"{origin} names {name!r}, which is not an available plugin"
+                for origin, names in named
+                for name in sorted(names - set(ps.infos) - known)
+            ]
         return ps
 
-    def _known_names(self, sel: Selection) -> set[str]:
+    def _known_names(self, sel: Selection, eps: Iterable[metadata.EntryPoint]) -> set[str]:
         """Plugin names that exist (loaded or not): entry points and plugins-dir files."""
-        names = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        names = {ep.name for ep in eps}
         for d in sel.dirs:
             names |= {p.stem for p in plugin_files(d)} if d.is_dir() else set()
         return names
@@ -175,9 +181,7 @@ class PluginSet:
         except (Exception, SystemExit) as exc:
             self._skip_for(ep.name, "import", exc, module_origin(ep.module))
             return
-        dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist is not None else "?"
-        version = dist.version if dist is not None else "?"
+        dist_name, version = _name_and_version(ep.dist)
         source = "built-in" if dist_name == CORE_DIST else f"entry point ({dist_name})"
         self.register_module(ep.name, obj, source=source, version=version)
 
@@ -431,3 +435,13 @@ def _remove_subcommands(subparsers: Any, names: set[str]) -> None:
 def _has_hookimpls(obj: Any) -> bool:
     marker = f"{hookspecs.PROJECT}_impl"
     return any(hasattr(getattr(obj, attr, None), marker) for attr in dir(obj) if attr.startswith("vrx_"))
+
+
+@functools.cache
+def _name_and_version(dist: metadata.Distribution | None) -> tuple[str, str]:
+    """A distribution's name and version, read once: each ``dist.metadata`` parses its METADATA
+    file again, and every built-in plugin comes from the same distribution."""
+    if dist is None:
+        return "?", "?"
+    meta = dist.metadata
+    return meta["Name"], meta["Version"]
