@@ -3,14 +3,15 @@
 1. A scenario of 600 000 ms at 240 fps (144 000 frames) through the sim backend: time to simulate,
    to record every frame as an event (Recorder.emit), and to derive the bundle by replay through
    frame_triage alone and through frame_triage + manifest; and ``vrx replay RUN`` end to end, one
-   process with its start-up (``subprocess``, the ``vrx`` next to this Python). Frames per
-   second, median of rounds.
+   process with its start-up (``subprocess``, the ``vrx`` next to this Python, ``--cli-runs``
+   times per round). Frames per second, median of rounds. ``--other-vrx PATH`` times another
+   install's ``vrx`` (an older commit's venv, say) on the same log, interleaved with this one.
 2. FNV-1a 64 (the compiled extension) against hashlib's sha256 on the same 1 GiB file, interleaved
    rounds, median MB/s and the ratio.
 
 Prints a table and writes bench/results/triage.json.
 
-    python bench/triage.py [--rounds 3] [--hash-mib 1024]
+    python bench/triage.py [--rounds 3] [--cli-runs 3] [--hash-mib 1024] [--other-vrx PATH]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from vrx_core.engine.replay import replay
 from vrx_core.hooks.manager import PluginSet, Selection
@@ -49,7 +51,18 @@ SCENARIO = {
 }
 
 
-def triage_round(tmp: Path, n: int) -> dict[str, float]:
+def time_cli(vrx: str, run: Path, runs: int, out: Path | None = None) -> list[float]:
+    """Wall seconds of ``vrx replay RUN`` (into ``out`` when given), one subprocess each."""
+    argv = [vrx, "replay", str(run), *(["--out", str(out)] if out is not None else [])]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=CHILD_ENV)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def triage_round(tmp: Path, n: int, cli_runs: int, other: str | None) -> dict[str, Any]:
     raw = json.dumps(SCENARIO, indent=2).encode()
     run = tmp / f"run{n}"
     everything = PluginSet.load(Selection(only={"frame_triage", "manifest"}))
@@ -78,10 +91,15 @@ def triage_round(tmp: Path, n: int) -> dict[str, float]:
     replay(run, everything)
     t_full = time.perf_counter() - t0
     if n == 0:  # warm-up: .pyc files written, as for an installed vrx
-        subprocess.run([VRX, "replay", str(run)], check=True, stdout=subprocess.DEVNULL, env=CHILD_ENV)
-    t0 = time.perf_counter()
-    subprocess.run([VRX, "replay", str(run)], check=True, stdout=subprocess.DEVNULL, env=CHILD_ENV)
-    t_cli = time.perf_counter() - t0
+        time_cli(VRX, run, 1)
+        if other is not None:
+            time_cli(other, run, 1, out=tmp / f"other{n}")
+    cli: list[float] = []
+    other_cli: list[float] = []
+    for _ in range(cli_runs):  # interleaved, so both see the same machine
+        cli += time_cli(VRX, run, 1)
+        if other is not None:
+            other_cli += time_cli(other, run, 1, out=tmp / f"other{n}")
     assert count == len(frames) == 144_000, count
     shutil.rmtree(run)
     return {
@@ -92,7 +110,9 @@ def triage_round(tmp: Path, n: int) -> dict[str, float]:
         "decode_s": t_decode,
         "derive_triage_s": t_derive,
         "derive_all_s": t_full,
-        "vrx_replay_cli_s": t_cli,
+        "vrx_replay_cli_s": statistics.median(cli),
+        "vrx_replay_cli_runs_s": cli,
+        "other_vrx_replay_cli_runs_s": other_cli,
     }
 
 
@@ -113,11 +133,13 @@ def hash_rounds(path: Path, rounds: int) -> dict[str, list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cli-runs", type=int, default=3, help="`vrx replay` subprocesses per round")
     ap.add_argument("--hash-mib", type=int, default=1024)
+    ap.add_argument("--other-vrx", metavar="PATH", help="another install's vrx to time side by side")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vrx-bench-triage-"))
     try:
-        rounds = [triage_round(tmp, i) for i in range(args.rounds)]
+        rounds = [triage_round(tmp, i, args.cli_runs, args.other_vrx) for i in range(args.rounds)]
         big = tmp / "blob.bin"
         with big.open("wb") as f:
             chunk = os.urandom(1 << 20)
@@ -128,6 +150,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     def med(key: str) -> float:
+        if key.endswith("_runs_s"):  # every subprocess of every round
+            return statistics.median(t for r in rounds for t in r[key])
         return statistics.median(r[key] for r in rounds)
 
     frames = rounds[0]["frames"]
@@ -138,9 +162,14 @@ def main() -> None:
         ("derive: replay through frame_triage", med("derive_triage_s")),
         ("derive: replay frame_triage + manifest", med("derive_all_s")),
         ("record + derive (all)", med("record_s") + med("derive_all_s")),
-        ("`vrx replay RUN` end to end (subprocess)", med("vrx_replay_cli_s")),
+        ("`vrx replay RUN` end to end (subprocess)", med("vrx_replay_cli_runs_s")),
     ]
-    print(f"{frames} frames (600 s at 240 fps), median of {args.rounds} rounds")
+    if args.other_vrx:
+        rows.append(("  the same with --other-vrx", med("other_vrx_replay_cli_runs_s")))
+    print(
+        f"{frames} frames (600 s at 240 fps), median of {args.rounds} rounds "
+        f"({args.rounds * args.cli_runs} subprocesses for `vrx replay`)"
+    )
     print(f"{'stage':<42}{'seconds':>10}{'frames/s':>12}")
     for label, secs in rows:
         print(f"{label:<42}{secs:>10.3f}{frames / secs:>12.0f}")
@@ -164,9 +193,11 @@ def main() -> None:
             "file_mib": args.hash_mib,
         },
         "command": "python bench/triage.py",
+        "other_vrx": args.other_vrx,
         "targets": {
             "derive_at_least_200k_frames_per_s": frames / med("derive_triage_s") >= 200_000,
-            "vrx_replay_end_to_end_at_least_100k_frames_per_s": frames / med("vrx_replay_cli_s") >= 100_000,
+            "vrx_replay_end_to_end_at_least_100k_frames_per_s": frames / med("vrx_replay_cli_runs_s")
+            >= 100_000,
             "fnv_at_least_half_of_sha256": fnv / sha >= 0.5,
         },
     }
