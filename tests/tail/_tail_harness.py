@@ -136,6 +136,20 @@ class Proc:
                 break
         return "".join(self._err)
 
+    def wait_open(self, path: Path, timeout: float = WAIT) -> None:
+        """Block until this process holds ``path`` open (Linux ``/proc``): a tail that has opened
+        the log has fixed where its history ends."""
+        target = str(path.resolve())
+        fd_dir = Path(f"/proc/{self.p.pid}/fd")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.p.poll() is None, f"exited {self.p.returncode}: {self.stderr}"
+            with contextlib.suppress(OSError):
+                if any(_link(fd) == target for fd in fd_dir.iterdir()):
+                    return
+            time.sleep(0.01)
+        raise TimeoutError(f"{self.argv} did not open {path} within {timeout} s")
+
     def send(self, text: str) -> None:
         assert self.p.stdin is not None
         self.p.stdin.write(text.encode())
@@ -152,6 +166,13 @@ class Proc:
                 os.kill(self.p.pid, signal.SIGCONT)
         self.p.wait(timeout=WAIT)
         self._close()
+
+
+def _link(fd: Path) -> str | None:
+    try:
+        return os.readlink(fd)
+    except OSError:  # the descriptor closed meanwhile
+        return None
 
 
 def reap() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -40,7 +39,7 @@ def test_from_end_prints_only_later_events(tmp_path: Path) -> None:
     w = writer(run, "--n", "50", "--more", "60", stdin=True)
     w.wait_for("paused")
     t = tail(run, "--events", "--json", "--from-end")
-    time.sleep(0.5)  # whatever the tail reads before the writer goes on is history
+    t.wait_open(run / "events.jsonl")  # what the log holds now is history; the rest is new
     w.send("go\n")
     assert w.wait() == 0, w.stderr
     assert t.wait() == 0, t.stderr
