@@ -53,9 +53,13 @@ def test_ingest_accepts_the_log_path(cli, run: Path, tmp_path: Path) -> None:
         ["events", "RUN", "-v", "--plugins-dir", "EXAMPLES"],
         ["triage", "validate", "-p", "no:manifest", "SCENARIO"],
         ["triage", "validate", "SCENARIO", "-v"],
+        # and before it (docs/cli.md)
+        ["-p", "no:manifest", "verify", "RUN"],
+        ["--plugins-dir", "EXAMPLES", "-v", "events", "RUN"],
+        ["-p", "no:manifest", "triage", "validate", "SCENARIO"],
     ],
 )
-def test_global_options_work_after_any_subcommand(cli, run: Path, argv: list[str]) -> None:
+def test_global_options_work_before_or_after_any_subcommand(cli, run: Path, argv: list[str]) -> None:
     subst = {"RUN": str(run), "EXAMPLES": str(EXAMPLES), "SCENARIO": str(SCENARIO)}
     r = cli(*[subst.get(a, a) for a in argv])
     assert r.code == 0, r.err

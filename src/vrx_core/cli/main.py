@@ -23,7 +23,7 @@ from vrx_core.cli.layout_options import add_layout_options, recorder_placement
 from vrx_core.cli.listing import add_events, add_plugins
 from vrx_core.cli.ls import add_ls
 from vrx_core.errors import ExitCode, NoSuchRun, PluginUnavailable, UsageError, VrxError
-from vrx_core.hooks.host import common_options
+from vrx_core.hooks.host import add_plugin_options, common_options
 
 if TYPE_CHECKING:
     from vrx_core.hooks.manager import PluginSet
@@ -318,6 +318,7 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
         "-v", "--verbose", action="count", default=0, help="more diagnostics on stderr (-vv for debug)"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    add_plugin_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in (

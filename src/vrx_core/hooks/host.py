@@ -51,7 +51,17 @@ def common_options() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="more diagnostics on stderr (-vv for debug)",
     )
-    g = p.add_argument_group("plugins")
+    add_plugin_options(p)
+    return p
+
+
+def add_plugin_options(parser: argparse.ArgumentParser) -> None:
+    """``-p NAME`` and ``--plugins-dir DIR``: accepted before and after the command.
+
+    The plugin set is chosen from the raw command line before parsing (it decides which commands
+    exist), so the parsed values are only for the record.
+    """
+    g = parser.add_argument_group("plugins")
     g.add_argument(
         "-p",
         dest="plugin_opts",
@@ -69,4 +79,3 @@ def common_options() -> argparse.ArgumentParser:
         help="load the plugin files in DIR: every *.py that mentions hookimpl, except _private "
         "and test files (also $VRX_PLUGINS_DIR)",
     )
-    return p
