@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from itertools import repeat
-
-import msgspec
 
 from ..bundles.labops_json import json_escape, utf8_key
+from . import _rolling
 from .metrics import NS_PER_MS, TimingStats, TriageMetrics, epoch_ms
 from .thresholds import ThresholdResult
 
@@ -60,30 +58,22 @@ def _timing_rows(name: str, stats: TimingStats) -> list[str]:
 
 def metrics_csv(m: TriageMetrics) -> bytes:
     """metrics.csv: fixed header, then avg, drops, rolling rows, interval and jitter rows."""
-    window = m.rolling_window_ms
-    lines = [
+    head = [
         CSV_HEADER,
         f"avg_fps,,{m.avg_window_ms},{m.received_frames_total},{fixed6(m.avg_fps)}",
         f"drops_total,,,{m.frames_total},{m.dropped_frames_total}",
         f"drop_rate_percent,,,{m.frames_total},{fixed6(m.drop_rate_percent)}",
     ]
-    timing = [
+    rolling = _rolling_rows(m, "rolling_fps,", f",{m.rolling_window_ms},{{count}},{{fps}}\n", "")
+    tail = [
         *_timing_rows("inter_frame_interval", m.inter_frame_interval_us),
         *_timing_rows("inter_frame_jitter", m.inter_frame_jitter_us),
     ]
-    head = "\n".join(lines).encode("ascii")
-    tail = "\n".join(timing).encode("ascii")
-    if not m.rolling_frames_in_window:
-        return b"%s\n%s\n" % (head, tail)
-    # Each sample as the JSON array [end,window,count,fps] (msgspec, in C); a row's values are
-    # digits, '-' and '.', so the only "],[" are between rows and become "\nrolling_fps,".
-    fps = _fps_raw(m)
-    counts = m.rolling_frames_in_window
-    arrays = _ENCODER.encode(
-        list(zip(m.rolling_window_end_ms, repeat(window), counts, map(fps.__getitem__, counts)))
-    )
-    rows = arrays[2:-2].replace(b"],[", b"\nrolling_fps,")
-    return b"".join([head, b"\nrolling_fps,", rows, b"\n", tail, b"\n"])
+    return b"".join([_lines(head), rolling, _lines(tail)])
+
+
+def _lines(lines: list[str]) -> bytes:
+    return "".join(f"{line}\n" for line in lines).encode("ascii")
 
 
 def _timing_object(stats: TimingStats) -> str:
@@ -93,32 +83,22 @@ def _timing_object(stats: TimingStats) -> str:
     )
 
 
-class _RollingSample(msgspec.Struct):
-    """One ``rolling_fps`` object of metrics.json; ``fps`` is already ``%.6f`` text."""
+def _rolling_rows(m: TriageMetrics, head: str, tail: str, sep: str) -> bytes:
+    """``head + window_end_ms + tail`` per rolling sample, joined by ``sep``; ``tail`` is formatted
+    with the sample's ``count`` and ``fps`` (6 decimals).
 
-    window_end_ms: int
-    frames_in_window: int
-    fps: msgspec.Raw
-
-
-_ENCODER = msgspec.json.Encoder()
-
-
-def _fps_raw(m: TriageMetrics) -> dict[int, msgspec.Raw]:
-    """Formatted fps per distinct window count: a run has few distinct counts and many samples."""
+    A capture has one sample per received frame but few distinct counts: each count's text is
+    formatted here once, and the rows are assembled in C (``_rolling.rolling_rows``).
+    """
     seconds = m.rolling_window_ms / 1000.0
-    return {count: msgspec.Raw(b"%.6f" % (count / seconds)) for count in set(m.rolling_frames_in_window)}
+    counts = m.rolling_frames_in_window
+    tails = {c: tail.format(count=c, fps=f"{c / seconds:.6f}").encode("ascii") for c in set(counts)}
+    return _rolling.rolling_rows(head.encode("ascii"), m.rolling_window_end_ms, counts, tails, sep.encode())
 
 
 def metrics_json(m: TriageMetrics) -> bytes:
     """metrics.json in the hand-written labops layout (see the module docstring)."""
-    fps = _fps_raw(m)
-    counts = m.rolling_frames_in_window
-    samples = map(_RollingSample, m.rolling_window_end_ms, counts, map(fps.__getitem__, counts))
-    # msgspec writes compact objects in field order: exactly the labops row, ~3x faster than
-    # formatting each row in Python (a 10-minute 240 fps capture has 142k rows).
-    rolling = _ENCODER.encode(list(samples))
-    head = ",\n".join(
+    fields = ",\n".join(
         [
             f'  "avg_window_ms":{m.avg_window_ms}',
             f'  "rolling_window_ms":{m.rolling_window_ms}',
@@ -129,10 +109,11 @@ def metrics_json(m: TriageMetrics) -> bytes:
             f'  "avg_fps":{fixed6(m.avg_fps)}',
             f'  "inter_frame_interval_us":{_timing_object(m.inter_frame_interval_us)}',
             f'  "inter_frame_jitter_us":{_timing_object(m.inter_frame_jitter_us)}',
-            '  "rolling_fps":',
+            '  "rolling_fps":[',
         ]
     )
-    return b"".join([b"{\n", head.encode("ascii"), rolling, b"\n}\n"])
+    rolling = _rolling_rows(m, '{"window_end_ms":', ',"frames_in_window":{count},"fps":{fps}}}', ",")
+    return b"".join([f"{{\n{fields}".encode("ascii"), rolling, b"]\n}\n"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,9 +28,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import reduce
-from itertools import accumulate, chain, islice, repeat
+from itertools import accumulate, chain, repeat
 from typing import NamedTuple
 
+from . import _rolling
 from .sim import Frame
 
 NS_PER_US = 1_000
@@ -183,33 +184,16 @@ def rolling_counts(
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per received frame: window end in epoch ms and the frames in ``[end - window, end]``.
 
-    The C++ two-pointer scan: the left edge only moves forward and stops at the first timestamp
-    ``>= end - window``. Over a capture it advances about once per frame, which beats a bisection
-    per frame; it never passes the frame itself because the window is positive.
+    The C++ two-pointer scan, compiled (``_rolling.c``): the left edge only moves forward and
+    stops at the first timestamp ``>= end - window``; the end is ``epoch_ms`` of the frame.
+    Timestamps are int64 nanoseconds, as in the C++ (others raise OverflowError).
     """
-    window_ns = rolling_window_ms * NS_PER_MS
-    lefts: list[int] = []
-    keep = lefts.append
-    left = 0
-    for start in map(operator.sub, sorted_ts_ns, repeat(window_ns)):
-        while sorted_ts_ns[left] < start:
-            left += 1
-        keep(left)
-    # (right index + 1) - left, as a map over builtins (no Python frame per frame).
-    counts = tuple(map(operator.sub, range(1, len(sorted_ts_ns) + 1), lefts))
-    return epoch_ms_many(sorted_ts_ns), counts
+    return _rolling.rolling_counts(sorted_ts_ns, rolling_window_ms * NS_PER_MS)
 
 
 def epoch_ms(ts_ns: int) -> int:
     """``duration_cast<milliseconds>`` of an epoch-ns timestamp: truncation toward zero."""
     return ts_ns // NS_PER_MS if ts_ns >= 0 else -(-ts_ns // NS_PER_MS)
-
-
-def epoch_ms_many(sorted_ts_ns: list[int]) -> tuple[int, ...]:
-    """``epoch_ms`` of sorted timestamps, with a floor-division fast path for post-1970 runs."""
-    if not sorted_ts_ns or sorted_ts_ns[0] >= 0:
-        return tuple(map(operator.floordiv, sorted_ts_ns, repeat(NS_PER_MS)))
-    return tuple(map(epoch_ms, sorted_ts_ns))
 
 
 def timing_stats(sorted_ts_ns: list[int]) -> tuple[TimingStats, TimingStats]:
@@ -221,9 +205,7 @@ def timing_stats(sorted_ts_ns: list[int]) -> tuple[TimingStats, TimingStats]:
     """
     if len(sorted_ts_ns) < 2:
         return TimingStats(), TimingStats()
-    # (b - a) // 1000 of each consecutive pair, counted in C (no Python frame per frame).
-    deltas_ns = map(operator.sub, islice(sorted_ts_ns, 1, None), sorted_ts_ns)
-    histogram = Counter(map(operator.floordiv, deltas_ns, repeat(NS_PER_US)))
+    histogram = _rolling.interval_histogram(sorted_ts_ns, NS_PER_US)  # (b - a) // 1000, counted
     intervals = sorted((float(us), n) for us, n in histogram.items())
     interval = stats_of_histogram(intervals)
     mean = interval.avg_us
