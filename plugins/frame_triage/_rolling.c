@@ -10,8 +10,8 @@
  * rolling_rows: head + decimal(end) + tails[count] per sample, joined by sep: the rows of
  *   metrics.json and metrics.csv, with every count-dependent text formatted once in Python.
  *
- * tests/frame_triage/test_triage_rolling.py holds both against plain-Python statements of the
- * same rules (hypothesis), and test_triage_metrics.py the whole metrics against the spec's.
+ * tests/frame_triage/test_triage_rolling.py holds each against a plain-Python statement of the
+ * same rule (hypothesis), and test_triage_metrics.py the whole metrics against the spec's.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
