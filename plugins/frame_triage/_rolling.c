@@ -288,6 +288,12 @@ static PyObject *rolling_rows(PyObject *module, PyObject *const *args, Py_ssize_
             }
             goto fail;
         }
+        /* The lookup may run Python code (a key's __eq__) that changes tails: check again what
+         * the buffer was sized for. */
+        if (!PyBytes_Check(tail) || PyBytes_GET_SIZE(tail) > longest_tail) {
+            PyErr_SetString(PyExc_RuntimeError, "rolling_rows() tails changed during the call");
+            goto fail;
+        }
         if (i > 0) {
             memcpy(w, PyBytes_AS_STRING(sep), (size_t)sep_len);
             w += sep_len;

@@ -112,3 +112,19 @@ def test_rolling_rows_refuses_bad_input() -> None:
         rolling_rows(b"", (1,), (1,), {1: "x"}, b",")  # type: ignore[dict-item]
     with pytest.raises(TypeError):
         rolling_rows("", (1,), (1,), {1: b"x"}, b",")  # type: ignore[arg-type]
+
+
+def test_rolling_rows_survives_tails_changed_by_a_key() -> None:
+    """A count whose __hash__ grows a tail after the buffer was sized: an error, not an overflow."""
+    tails = {1: b"x"}
+
+    class Sneaky:
+        def __hash__(self) -> int:
+            tails[1] = b"A" * 100_000
+            return 1
+
+        def __eq__(self, other: object) -> bool:
+            return other == 1
+
+    with pytest.raises(RuntimeError, match="changed"):
+        rolling_rows(b"", (0,) * 50, (Sneaky(),) * 50, tails, b"")  # type: ignore[arg-type]

@@ -22,7 +22,6 @@ command keeps working; a command that needs a skipped plugin exits 69 (``ExitCod
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -105,9 +104,14 @@ class PluginSet:
         # One scan of the installed distributions serves loading and the typo check below.
         eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
         if entry_points:
+            # Every built-in plugin comes from one distribution: read its name and version once
+            # (each ``dist.metadata`` parses the METADATA file again).
+            dists: dict[metadata.Distribution | None, tuple[str, str]] = {}
             for ep in eps:
                 if sel.allows(ep.name):
-                    ps._load_entry_point(ep)
+                    if ep.dist not in dists:
+                        dists[ep.dist] = _name_and_version(ep.dist)
+                    ps._load_entry_point(ep, *dists[ep.dist])
         for d in sel.dirs:
             ps.load_dir(d, sel)
         for name in sel.enable:
@@ -175,13 +179,12 @@ class PluginSet:
         path = Path(file)
         return path.parent if path.name == "__init__.py" else path
 
-    def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
+    def _load_entry_point(self, ep: metadata.EntryPoint, dist_name: str, version: str) -> None:
         try:
             obj = ep.load()
         except (Exception, SystemExit) as exc:
             self._skip_for(ep.name, "import", exc, module_origin(ep.module))
             return
-        dist_name, version = _name_and_version(ep.dist)
         source = "built-in" if dist_name == CORE_DIST else f"entry point ({dist_name})"
         self.register_module(ep.name, obj, source=source, version=version)
 
@@ -437,10 +440,8 @@ def _has_hookimpls(obj: Any) -> bool:
     return any(hasattr(getattr(obj, attr, None), marker) for attr in dir(obj) if attr.startswith("vrx_"))
 
 
-@functools.cache
 def _name_and_version(dist: metadata.Distribution | None) -> tuple[str, str]:
-    """A distribution's name and version, read once: each ``dist.metadata`` parses its METADATA
-    file again, and every built-in plugin comes from the same distribution."""
+    """A distribution's name and version from one parse of its METADATA file."""
     if dist is None:
         return "?", "?"
     meta = dist.metadata
