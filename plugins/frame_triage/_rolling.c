@@ -40,6 +40,31 @@ static int item_int64(PyObject *item, const char *what, int64_t *out)
     return 0;
 }
 
+/* The list's items as a new int64 array (PyMem_Free it), checked ascending; NULL with an
+ * exception set otherwise. */
+static int64_t *ascending_int64(PyObject *list, const char *fn)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    int64_t *ts = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    if (ts == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (item_int64(PyList_GET_ITEM(list, i), "timestamps", &ts[i]) != 0) {
+            goto fail;
+        }
+        if (i > 0 && ts[i] < ts[i - 1]) {
+            PyErr_Format(PyExc_ValueError, "%s() timestamps must be ascending", fn);
+            goto fail;
+        }
+    }
+    return ts;
+fail:
+    PyMem_Free(ts);
+    return NULL;
+}
+
 PyDoc_STRVAR(rolling_counts_doc,
 "rolling_counts($module, sorted_ts_ns, window_ns, /)\n"
 "--\n"
@@ -70,20 +95,11 @@ static PyObject *rolling_counts(PyObject *module, PyObject *const *args, Py_ssiz
         window = UINT64_MAX;
     }
     Py_ssize_t n = PyList_GET_SIZE(list);
-    int64_t *ts = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    int64_t *ts = ascending_int64(list, "rolling_counts");
     if (ts == NULL) {
-        return PyErr_NoMemory();
+        return NULL;
     }
     PyObject *ends = NULL, *counts = NULL, *result = NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (item_int64(PyList_GET_ITEM(list, i), "timestamps", &ts[i]) != 0) {
-            goto done;
-        }
-        if (i > 0 && ts[i] < ts[i - 1]) {
-            PyErr_SetString(PyExc_ValueError, "rolling_counts() timestamps must be ascending");
-            goto done;
-        }
-    }
     ends = PyTuple_New(n);
     counts = PyTuple_New(n);
     if (ends == NULL || counts == NULL) {
@@ -154,30 +170,24 @@ static PyObject *interval_histogram(PyObject *module, PyObject *const *args, Py_
     PyObject *list = args[0];
     Py_ssize_t n = PyList_GET_SIZE(list);
     Py_ssize_t m = n > 1 ? n - 1 : 0;
+    int64_t *ts = ascending_int64(list, "interval_histogram");
+    if (ts == NULL) {
+        return NULL;
+    }
     uint64_t *deltas = PyMem_Malloc((size_t)(m > 0 ? m : 1) * sizeof(uint64_t));
     uint64_t *runs = NULL;
     PyObject *histogram = NULL;
     if (deltas == NULL) {
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        goto done;
     }
-    int64_t previous = 0, current;
     uint64_t lo = UINT64_MAX, hi = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (item_int64(PyList_GET_ITEM(list, i), "timestamps", &current) != 0) {
-            goto done;
-        }
-        if (i > 0) {
-            if (current < previous) {
-                PyErr_SetString(PyExc_ValueError, "interval_histogram() timestamps must be ascending");
-                goto done;
-            }
-            /* Exact: the unsigned difference of ascending int64s, floor-divided (it is >= 0). */
-            uint64_t d = ((uint64_t)current - (uint64_t)previous) / (uint64_t)unit;
-            deltas[i - 1] = d;
-            lo = d < lo ? d : lo;
-            hi = d > hi ? d : hi;
-        }
-        previous = current;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        /* Exact: the unsigned difference of ascending int64s, floor-divided (it is >= 0). */
+        uint64_t d = ((uint64_t)ts[i + 1] - (uint64_t)ts[i]) / (uint64_t)unit;
+        deltas[i] = d;
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
     }
     histogram = PyDict_New();
     if (histogram == NULL || m == 0) {
@@ -218,6 +228,7 @@ fail:
 done:
     PyMem_Free(runs);
     PyMem_Free(deltas);
+    PyMem_Free(ts);
     return histogram;
 }
 

@@ -222,9 +222,10 @@ def stats_of_histogram(values: list[tuple[float, int]]) -> TimingStats:
     turn (not ``value * count``, which rounds differently).
     """
     ascending = [value for value, _ in values]
-    ends = list(accumulate(n for _, n in values))  # index just past each value's run of samples
+    counts = [n for _, n in values]
+    ends = list(accumulate(counts))  # index just past each value's run of samples
     count = ends[-1]
-    samples = chain.from_iterable(map(repeat, ascending, (n for _, n in values)))
+    samples = chain.from_iterable(map(repeat, ascending, counts))
     total = reduce(operator.add, samples, 0.0)
     rank = math.ceil(0.95 * count)
     index = rank - 1 if rank > 0 else 0

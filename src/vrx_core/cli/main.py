@@ -399,7 +399,7 @@ def _main(argv: list[str]) -> int:
         print(f"vrx: warning: {skipped.render()}", file=sys.stderr)
     for warning in plugins.warnings:
         print(f"vrx: warning: {warning}", file=sys.stderr)
-    _refuse_command_of_skipped_plugin(parser, argv, plugins)
+    _refuse_command_of_skipped_plugin(parser, command, plugins)
     args = parser.parse_args(argv)
     level = "debug" if args.verbose >= 2 else ("info" if args.verbose == 1 else None)
     diagnostics.configure(level)
@@ -415,12 +415,11 @@ def _main(argv: list[str]) -> int:
 
 
 def _refuse_command_of_skipped_plugin(
-    parser: argparse.ArgumentParser, argv: list[str], plugins: PluginSet
+    parser: argparse.ArgumentParser, command: str | None, plugins: PluginSet
 ) -> None:
     """An unknown command while plugins were skipped is most likely one of theirs: say so (exit 69)."""
     if not plugins.skipped:
         return
-    command = _command_word(argv)
     if command is None or command in _subcommands(parser).choices:
         return
     names = ", ".join(sorted(plugins.skipped))

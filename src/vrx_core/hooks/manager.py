@@ -118,13 +118,14 @@ class PluginSet:
             if name not in ps.infos and name not in sel.block:
                 ps.register_module(name, import_plugin_module(name), source="-p")
         ps.finalize()
-        named = (("VRX_LOAD_PLUGINS", (sel.only or set()) - set(ps.infos)), ("-p no:NAME", sel.block))
+        loaded = set(ps.infos)
+        named = (("VRX_LOAD_PLUGINS", (sel.only or set()) - loaded), ("-p no:NAME", sel.block - loaded))
         if any(names for _, names in named):
             known = ps._known_names(sel, eps)
             ps.warnings += [
                 f"{origin} names {name!r}, which is not an available plugin"
                 for origin, names in named
-                for name in sorted(names - set(ps.infos) - known)
+                for name in sorted(names - known)
             ]
         return ps
 
